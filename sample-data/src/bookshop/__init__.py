@@ -1,0 +1,3 @@
+"""Corner Bookshop back end."""
+
+__version__ = "1.4.0"

@@ -1,0 +1,151 @@
+//! `Args`: the command line exactly as given, parsed by clap. No I/O and no defaults beyond
+//! clap's: `config.rs` merges these with the config file and applies the documented defaults.
+//! Imports nothing from the crate.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+const EXAMPLES: &str = "\
+Examples:
+  Serve a project folder (read and write):
+    mcp-files-sqlite ~/code/my-app
+  Serve one folder writable and one read-only:
+    mcp-files-sqlite --root ~/code/my-app --ro-root ~/Documents/specs
+  Everything read-only, with larger reads allowed:
+    mcp-files-sqlite --read-only --max-read-bytes 4MiB ~/code/my-app
+  Settings from a file (flags given here win over it):
+    mcp-files-sqlite --config ~/.config/mcp-files-sqlite.toml
+
+Sizes accept a plain byte count or a unit: 512KiB, 4MiB, 1GiB (also K, M, G, KB, MB, GB).
+Logs go to stderr (RUST_LOG or --log-level); stdout carries only MCP messages.";
+
+/// An MCP server over stdio that lets a model read, search and edit the files under the
+/// directories you allow, and nothing else.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "mcp-files-sqlite", version, about, after_help = EXAMPLES)]
+pub struct Args {
+    /// Directories to allow, read and write (same as --root).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// A directory to allow, read and write. Repeatable.
+    #[arg(long = "root", value_name = "PATH")]
+    pub roots: Vec<PathBuf>,
+
+    /// A directory to allow read-only: write tools refuse it. Repeatable.
+    #[arg(long = "ro-root", value_name = "PATH")]
+    pub ro_roots: Vec<PathBuf>,
+
+    /// Make every root read-only.
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Read settings from a TOML file (keys as the long flags, with underscores: roots, ro_roots,
+    /// read_only, max_read_bytes, ...). Flags given on the command line win.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Ignore the roots an MCP client announces (by default they narrow the allowed directories;
+    /// they can never widen them).
+    #[arg(long)]
+    pub ignore_client_roots: bool,
+
+    /// Largest file read_text_file returns whole, and most text any one read returns
+    /// [default: 1MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_read_bytes: Option<u64>,
+
+    /// Largest file read_media_file (and a binary resource read) returns [default: 10MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_media_bytes: Option<u64>,
+
+    /// Largest file edit_file rewrites [default: 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_edit_bytes: Option<u64>,
+
+    /// Most entries a listing, tree or search returns, and most lines grep returns
+    /// [default: 2000].
+    #[arg(long, value_name = "N")]
+    pub max_entries: Option<usize>,
+
+    /// Most text one listing, tree, search, grep or multi-file read returns [default: 1MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_result_bytes: Option<u64>,
+
+    /// Longest line grep returns; longer lines are cut with a marker [default: 1000].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_line_bytes: Option<u64>,
+
+    /// Files per page of resources/list [default: 500].
+    #[arg(long, value_name = "N")]
+    pub resource_page_size: Option<usize>,
+
+    /// Log level for stderr: error, warn, info, debug or trace (RUST_LOG, if set, wins)
+    /// [default: info].
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// Parses a size: a byte count, optionally with a unit (K/KB/KiB = 1024, M, G likewise;
+/// case-insensitive). Rejects zero, since every size limit must allow something.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits.replace('_', "").parse().map_err(|_| {
+        format!("\"{text}\" is not a size; write bytes or a unit, e.g. 4096, 512KiB, 4MiB")
+    })?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit \"{other}\"; use KiB, MiB or GiB")),
+    };
+    let bytes = number.checked_mul(multiplier).ok_or_else(|| format!("\"{text}\" is too large"))?;
+    if bytes == 0 {
+        return Err("a size limit must be greater than zero".to_owned());
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_size_table() {
+        let check = |input: &str, expected: Result<u64, ()>| {
+            assert_eq!(parse_size(input).map_err(|_| ()), expected, "{input:?}");
+        };
+        check("4096", Ok(4096));
+        check("1_000", Ok(1000));
+        check("512KiB", Ok(512 * 1024));
+        check("4m", Ok(4 << 20));
+        check("1 GB", Ok(1 << 30));
+        check("0", Err(()));
+        check("", Err(()));
+        check("12 parsecs", Err(()));
+        check("99999999999999999999G", Err(()));
+    }
+
+    #[test]
+    fn args_parse_repeated_roots() {
+        let args = Args::parse_from([
+            "x",
+            "a",
+            "--root",
+            "b",
+            "--ro-root",
+            "c",
+            "--ro-root",
+            "d",
+            "--read-only",
+        ]);
+        assert_eq!(args.paths, vec![PathBuf::from("a")]);
+        assert_eq!(args.roots, vec![PathBuf::from("b")]);
+        assert_eq!(args.ro_roots.len(), 2);
+        assert!(args.read_only);
+    }
+}

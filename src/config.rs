@@ -1,0 +1,236 @@
+//! `Config::from_args`: merges the command line with the optional TOML file, validates it, applies
+//! defaults, and opens every root. This is the only code that opens host paths by name (cap-std's
+//! ambient authority); after start-up every access goes through a `Root`.
+
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, bail};
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use serde::Deserialize;
+
+use crate::cli::{Args, parse_size};
+use crate::sandbox::root::{Mode, Root};
+use crate::sandbox::{Limits, Sandbox};
+
+/// Files per page of `resources/list` unless configured otherwise.
+pub const DEFAULT_RESOURCE_PAGE_SIZE: usize = 500;
+
+const EXAMPLE: &str = "for example:\n  mcp-files-sqlite ~/code/my-app\n  mcp-files-sqlite --root ~/code/my-app --ro-root ~/Documents/specs\n(see mcp-files-sqlite --help)";
+
+/// Everything the server needs, validated and opened.
+pub struct Config {
+    /// The roots and file limits.
+    pub sandbox: Sandbox,
+    /// Files per page of `resources/list`.
+    pub resource_page_size: usize,
+    /// Whether to ignore the roots a client announces.
+    pub ignore_client_roots: bool,
+}
+
+/// The TOML file's settings: the long flags' names with underscores. Unknown keys are errors, so a
+/// typo does not silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    roots: Vec<PathBuf>,
+    #[serde(default)]
+    ro_roots: Vec<PathBuf>,
+    read_only: Option<bool>,
+    ignore_client_roots: Option<bool>,
+    max_read_bytes: Option<Size>,
+    max_media_bytes: Option<Size>,
+    max_edit_bytes: Option<Size>,
+    max_entries: Option<usize>,
+    max_result_bytes: Option<Size>,
+    max_line_bytes: Option<Size>,
+    resource_page_size: Option<usize>,
+}
+
+/// A size in the config file: a number of bytes or a string with a unit ("4MiB").
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+impl Config {
+    /// Builds the configuration. Errors (with a corrected example command) for: no root, a root
+    /// that does not exist or is not a directory, an unreadable or invalid config file.
+    pub fn from_args(args: &Args) -> anyhow::Result<Config> {
+        let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute());
+        let file = match &args.config {
+            Some(path) => read_config_file(path, home.as_deref())?,
+            None => FileConfig::default(),
+        };
+        let cwd = std::env::current_dir().context("reading the current directory")?;
+
+        // Flags win: a kind of root given on the command line replaces that kind from the file.
+        let mut writable: Vec<PathBuf> = args.paths.iter().chain(&args.roots).cloned().collect();
+        if writable.is_empty() {
+            writable = file.roots.clone();
+        }
+        let read_only_roots =
+            if args.ro_roots.is_empty() { file.ro_roots.clone() } else { args.ro_roots.clone() };
+        let all_read_only = args.read_only || file.read_only.unwrap_or(false);
+        if writable.is_empty() && read_only_roots.is_empty() {
+            bail!("no directory to serve: give at least one root, {EXAMPLE}");
+        }
+
+        let mut roots: Vec<Root> = Vec::new();
+        let requested = writable
+            .iter()
+            .map(|p| (p, Mode::Writable))
+            .chain(read_only_roots.iter().map(|p| (p, Mode::ReadOnly)));
+        for (path, mode) in requested {
+            let mode = if all_read_only { Mode::ReadOnly } else { mode };
+            let root = open_root(path, mode, &cwd, home.as_deref())?;
+            // The same directory twice: keep one, read-only if either asked for it.
+            if let Some(existing) = roots.iter_mut().find(|r| r.canonical() == root.canonical()) {
+                if mode == Mode::ReadOnly && existing.mode() == Mode::Writable {
+                    *existing = root;
+                }
+                continue;
+            }
+            roots.push(root);
+        }
+
+        let size = |flag: Option<u64>,
+                    file: &Option<Size>,
+                    default: u64,
+                    name: &str|
+         -> anyhow::Result<u64> {
+            match (flag, file) {
+                (Some(v), _) => Ok(v),
+                (None, Some(Size::Bytes(0))) => {
+                    bail!("{name} in the config file must be greater than zero")
+                }
+                (None, Some(Size::Bytes(v))) => Ok(*v),
+                (None, Some(Size::Text(t))) => {
+                    parse_size(t).map_err(|e| anyhow::anyhow!("{name} in the config file: {e}"))
+                }
+                (None, None) => Ok(default),
+            }
+        };
+        let count = |flag: Option<usize>,
+                     file: Option<usize>,
+                     default: usize,
+                     name: &str|
+         -> anyhow::Result<usize> {
+            match flag.or(file).unwrap_or(default) {
+                0 => bail!("{name} must be greater than zero"),
+                n => Ok(n),
+            }
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_read_bytes: size(
+                args.max_read_bytes,
+                &file.max_read_bytes,
+                defaults.max_read_bytes,
+                "max_read_bytes",
+            )?,
+            max_media_bytes: size(
+                args.max_media_bytes,
+                &file.max_media_bytes,
+                defaults.max_media_bytes,
+                "max_media_bytes",
+            )?,
+            max_edit_bytes: size(
+                args.max_edit_bytes,
+                &file.max_edit_bytes,
+                defaults.max_edit_bytes,
+                "max_edit_bytes",
+            )?,
+            max_entries: count(
+                args.max_entries,
+                file.max_entries,
+                defaults.max_entries,
+                "max_entries",
+            )?,
+            max_result_bytes: usize::try_from(size(
+                args.max_result_bytes,
+                &file.max_result_bytes,
+                defaults.max_result_bytes as u64,
+                "max_result_bytes",
+            )?)?,
+            max_line_bytes: usize::try_from(size(
+                args.max_line_bytes,
+                &file.max_line_bytes,
+                defaults.max_line_bytes as u64,
+                "max_line_bytes",
+            )?)?,
+        };
+        let resource_page_size = count(
+            args.resource_page_size,
+            file.resource_page_size,
+            DEFAULT_RESOURCE_PAGE_SIZE,
+            "resource_page_size",
+        )?;
+        Ok(Config {
+            sandbox: Sandbox::new(roots, limits, home),
+            resource_page_size,
+            ignore_client_roots: args.ignore_client_roots
+                || file.ignore_client_roots.unwrap_or(false),
+        })
+    }
+}
+
+/// Opens one root: expands `~`, makes it absolute against the working directory, checks that it is
+/// a directory, and opens it as a capability.
+fn open_root(given: &Path, mode: Mode, cwd: &Path, home: Option<&Path>) -> anyhow::Result<Root> {
+    let expanded = expand_home(given, home);
+    let absolute = if expanded.is_absolute() { expanded } else { cwd.join(expanded) };
+    let flag = if mode == Mode::Writable { "--root" } else { "--ro-root" };
+    let shown = absolute.display();
+    let meta = match std::fs::metadata(&absolute) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!(
+                "root \"{shown}\" does not exist; give an existing directory, e.g. mcp-files-sqlite {flag} /path/to/project"
+            )
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading root \"{shown}\"")),
+    };
+    if !meta.is_dir() {
+        let parent =
+            absolute.parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".to_owned());
+        bail!(
+            "root \"{shown}\" is not a directory; give the directory that contains it, e.g. mcp-files-sqlite {flag} {parent}"
+        );
+    }
+    let canonical =
+        std::fs::canonicalize(&absolute).with_context(|| format!("resolving root \"{shown}\""))?;
+    // Show the path as given unless it needs `..` resolved, which only the canonical form does right.
+    let display = if absolute.components().any(|c| c == Component::ParentDir) {
+        canonical.clone()
+    } else {
+        absolute.components().collect()
+    };
+    let dir = Dir::open_ambient_dir(&canonical, ambient_authority())
+        .with_context(|| format!("opening root \"{shown}\""))?;
+    Ok(Root::new(display, canonical, mode, dir))
+}
+
+fn expand_home(path: &Path, home: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix("~"), home) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path.to_owned(),
+    }
+}
+
+fn read_config_file(path: &Path, home: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file \"{}\"", path.display()))?;
+    let mut config: FileConfig = toml::from_str(&text)
+        .with_context(|| format!("parsing config file \"{}\"", path.display()))?;
+    // Relative paths in the file are relative to the file, not to wherever the host starts us.
+    let base = path.parent().map(Path::to_owned).unwrap_or_default();
+    for root in config.roots.iter_mut().chain(config.ro_roots.iter_mut()) {
+        let expanded = expand_home(root, home);
+        *root = if expanded.is_absolute() { expanded } else { base.join(expanded) };
+    }
+    Ok(config)
+}

@@ -1,0 +1,60 @@
+//! The binary: parse the command line, send logs to stderr, build the configuration, serve MCP on
+//! stdio. A fatal error is printed to stderr (with its causes) and exits with status 1.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use mcp_files_sqlite::cli::Args;
+use mcp_files_sqlite::config::Config;
+use mcp_files_sqlite::server::serve_stdio;
+use tracing_subscriber::EnvFilter;
+
+/// How long shutdown waits for blocking work (a walk, a query) still running after stdin closed.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_level.as_deref());
+    let config = match Config::from_args(&args) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("mcp-files-sqlite: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("mcp-files-sqlite: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(serve_stdio(config));
+    // Do not wait for blocking work whose client is gone.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mcp-files-sqlite: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr only: stdout is the protocol channel. `RUST_LOG` wins over `--log-level`,
+/// which sets this crate's level (dependencies log warnings and errors only).
+fn init_logging(level: Option<&str>) {
+    let level = level.unwrap_or("info");
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(format!("warn,mcp_files_sqlite={level}")))
+        .unwrap_or_else(|_| {
+            eprintln!("mcp-files-sqlite: unknown log level \"{level}\"; using info");
+            EnvFilter::new("warn,mcp_files_sqlite=info")
+        });
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .init();
+}

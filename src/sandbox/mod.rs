@@ -1,0 +1,293 @@
+//! `Sandbox`: the configured roots and every file operation on them.
+//!
+//! Client input becomes a `Loc` (root + `RelPath`) in `locate`, which refuses anything outside the
+//! roots (and outside the client's roots, when the client narrowed them). Operations then resolve
+//! symlinks inside the root and reach files only through the root's cap-std `Dir`. Everything here
+//! is synchronous; the server calls it inside `spawn_blocking`. This module must not import rmcp,
+//! `server`, `db` or `watch`.
+
+pub mod edit;
+pub mod error;
+pub mod filter;
+pub mod path;
+pub mod read;
+pub mod root;
+pub mod search;
+pub mod walk;
+pub mod write;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+pub use error::{Error, Result};
+use path::{PathInput, RelPath, parse_input};
+use root::{Mode, Resolved, Root, host_components};
+
+/// Largest file `read_text_file` returns whole, and the most text one read returns.
+pub const DEFAULT_MAX_READ_BYTES: u64 = 1024 * 1024;
+/// Largest file `read_media_file` and binary resource reads return.
+pub const DEFAULT_MAX_MEDIA_BYTES: u64 = 10 * 1024 * 1024;
+/// Largest file `edit_file` rewrites (it holds the file in memory to apply edits).
+pub const DEFAULT_MAX_EDIT_BYTES: u64 = 16 * 1024 * 1024;
+/// Most entries a listing, search or tree returns, and most matches a grep returns.
+pub const DEFAULT_MAX_ENTRIES: usize = 2000;
+/// Bytes of one grep line returned; the rest of a longer line is cut with a marker.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1000;
+/// Most bytes of text a listing, search, tree, grep or multi-file read returns.
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 1024 * 1024;
+
+/// The sandbox's size and count limits. Each has a `DEFAULT_*` constant and a command-line flag.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// `--max-read-bytes`: whole-file text reads and text resources.
+    pub max_read_bytes: u64,
+    /// `--max-media-bytes`: media reads and binary resources.
+    pub max_media_bytes: u64,
+    /// `--max-edit-bytes`: files `edit_file` may rewrite.
+    pub max_edit_bytes: u64,
+    /// `--max-entries`: entries per listing, search or tree; matches per grep.
+    pub max_entries: usize,
+    /// `--max-result-bytes`: text of one listing, search, tree, grep or multi-file read.
+    pub max_result_bytes: usize,
+    /// `--max-line-bytes`: text of one grep line.
+    pub max_line_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_read_bytes: DEFAULT_MAX_READ_BYTES,
+            max_media_bytes: DEFAULT_MAX_MEDIA_BYTES,
+            max_edit_bytes: DEFAULT_MAX_EDIT_BYTES,
+            max_entries: DEFAULT_MAX_ENTRIES,
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        }
+    }
+}
+
+/// A location inside the sandbox: which root, and where below it. Only `Sandbox::locate` and
+/// resolution make these, so a `Loc` is always inside a root and inside the client's scope.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Loc {
+    /// Index into `Sandbox::roots`.
+    pub root: usize,
+    /// The path below that root.
+    pub rel: RelPath,
+}
+
+/// An allowed directory as clients see it.
+#[derive(Debug, Clone)]
+pub struct AllowedDir {
+    /// Client-visible absolute path.
+    pub path: String,
+    /// Whether write tools may change it.
+    pub writable: bool,
+    /// The configured root it belongs to (different from `path` when client roots narrowed it).
+    pub root: String,
+}
+
+/// The configured roots, the limits, and the client's narrowing (if any).
+pub struct Sandbox {
+    roots: Vec<Root>,
+    limits: Limits,
+    home: Option<Vec<String>>,
+    /// `None`: every root whole. `Some`: only these subtrees (client roots, intersected).
+    scopes: RwLock<Option<Arc<Vec<Loc>>>>,
+}
+
+impl Sandbox {
+    /// A sandbox over `roots` (at least one, checked by config). `home` is the user's home
+    /// directory, used to expand `~` in client paths.
+    pub fn new(roots: Vec<Root>, limits: Limits, home: Option<PathBuf>) -> Self {
+        let home = home.as_deref().and_then(host_components);
+        Sandbox { roots, limits, home, scopes: RwLock::new(None) }
+    }
+
+    /// The configured roots, in command-line order.
+    pub fn roots(&self) -> &[Root] {
+        &self.roots
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The root of a location.
+    pub fn root(&self, loc: &Loc) -> &Root {
+        &self.roots[loc.root]
+    }
+
+    /// The client-visible absolute path of a location.
+    pub fn display(&self, loc: &Loc) -> String {
+        self.roots[loc.root].display_path(&loc.rel)
+    }
+
+    /// Turns client input (absolute, relative to the first root, `~/...`, or `file://`) into a
+    /// location, without touching the disk. The innermost root containing the path wins, so a
+    /// read-only root nested in a writable one stays read-only.
+    ///
+    /// Errors: `Outside` for every form that is or could be outside the allowed directories,
+    /// `InvalidPath` for malformed input.
+    pub fn locate(&self, input: &str) -> Result<Loc> {
+        let parsed = parse_input(input).map_err(|e| Error::from_syntax(input, e))?;
+        let outside = || Error::Outside { input: input.to_owned(), reason: None };
+        let absolute: Vec<String> = match parsed {
+            PathInput::Absolute(components) => components,
+            PathInput::Relative(rel) => {
+                let mut components =
+                    host_components(self.roots[0].display()).ok_or_else(outside)?;
+                components.extend(rel.components().map(str::to_owned));
+                components
+            }
+            PathInput::Home(rest) => {
+                let mut components = self.home.clone().ok_or_else(outside)?;
+                components.extend(rest);
+                components
+            }
+        };
+        let loc = self.locate_host(&absolute).ok_or_else(outside)?;
+        if !self.in_scope(&loc) {
+            return Err(outside());
+        }
+        Ok(loc)
+    }
+
+    /// Resolves a located path's symlinks inside its root (see `Root::resolve`) and re-checks the
+    /// result against nested roots and the client's scope.
+    pub fn resolve(&self, input: &str, loc: &Loc, follow_last: bool) -> Result<(Loc, Resolved)> {
+        let resolved =
+            self.roots[loc.root].resolve(&loc.rel, follow_last).map_err(|e| match e {
+                Error::Outside { reason, .. } => Error::Outside { input: input.to_owned(), reason },
+                other => other,
+            })?;
+        let mut host = host_components(self.roots[loc.root].display()).unwrap_or_default();
+        host.extend(resolved.rel.components().map(str::to_owned));
+        let new_loc = match self.locate_host(&host) {
+            Some(inner) if inner.root != loc.root => inner,
+            _ => Loc { root: loc.root, rel: resolved.rel.clone() },
+        };
+        if !self.in_scope(&new_loc) {
+            return Err(Error::Outside { input: input.to_owned(), reason: None });
+        }
+        Ok((Loc { rel: new_loc.rel.clone(), ..new_loc }, Resolved { rel: new_loc.rel, ..resolved }))
+    }
+
+    /// `locate` followed by `resolve`.
+    pub fn locate_resolved(&self, input: &str, follow_last: bool) -> Result<(Loc, Resolved)> {
+        let loc = self.locate(input)?;
+        self.resolve(input, &loc, follow_last)
+    }
+
+    /// Fails with `ReadOnly` unless the location's root allows writes.
+    pub fn check_writable(&self, loc: &Loc) -> Result<()> {
+        let root = &self.roots[loc.root];
+        match root.mode() {
+            Mode::Writable => Ok(()),
+            Mode::ReadOnly => Err(Error::ReadOnly { root: root.display().display().to_string() }),
+        }
+    }
+
+    /// The directories clients may use: the roots, or their intersection with the client's roots.
+    pub fn allowed(&self) -> Vec<AllowedDir> {
+        let make = |loc: &Loc| {
+            let root = &self.roots[loc.root];
+            AllowedDir {
+                path: root.display_path(&loc.rel),
+                writable: root.mode() == Mode::Writable,
+                root: root.display().display().to_string(),
+            }
+        };
+        match self.scopes() {
+            None => (0..self.roots.len())
+                .map(|root| make(&Loc { root, rel: RelPath::root() }))
+                .collect(),
+            Some(scopes) => scopes.iter().map(make).collect(),
+        }
+    }
+
+    /// The subtrees a walk over "everything" covers: each root, or each client scope.
+    pub fn scope_starts(&self) -> Vec<Loc> {
+        match self.scopes() {
+            None => (0..self.roots.len()).map(|root| Loc { root, rel: RelPath::root() }).collect(),
+            Some(scopes) => scopes.as_ref().clone(),
+        }
+    }
+
+    /// Narrows the sandbox to the client's roots (MCP roots feature), never widening it: a client
+    /// root inside a configured root narrows to that subtree, one containing a configured root
+    /// keeps that root whole, and one unrelated to every root adds nothing. `None` removes the
+    /// narrowing. Returns the client roots that matched nothing, for a warning.
+    pub fn set_client_roots(&self, client_roots: Option<&[String]>) -> Vec<String> {
+        let Some(client_roots) = client_roots else {
+            *self.scopes.write().unwrap_or_else(|e| e.into_inner()) = None;
+            return Vec::new();
+        };
+        let mut scopes: Vec<Loc> = Vec::new();
+        let mut unmatched = Vec::new();
+        for input in client_roots {
+            let absolute = match parse_input(input) {
+                Ok(PathInput::Absolute(components)) => components,
+                _ => {
+                    unmatched.push(input.clone());
+                    continue;
+                }
+            };
+            let mut matched = false;
+            if let Some(loc) = self.locate_host(&absolute) {
+                scopes.push(loc);
+                matched = true;
+            }
+            for (idx, root) in self.roots.iter().enumerate() {
+                let root_host = host_components(root.display()).unwrap_or_default();
+                if root_host.len() > absolute.len() && root_host[..absolute.len()] == absolute[..] {
+                    scopes.push(Loc { root: idx, rel: RelPath::root() });
+                    matched = true;
+                }
+            }
+            if !matched {
+                unmatched.push(input.clone());
+            }
+        }
+        scopes.sort_by(|a, b| a.root.cmp(&b.root).then_with(|| a.rel.cmp_components(&b.rel)));
+        scopes.dedup();
+        // Drop scopes already covered by another scope in the same root.
+        let covered: Vec<Loc> = scopes
+            .iter()
+            .filter(|s| {
+                !scopes.iter().any(|o| o != *s && o.root == s.root && s.rel.starts_with(&o.rel))
+            })
+            .cloned()
+            .collect();
+        *self.scopes.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(covered));
+        unmatched
+    }
+
+    fn scopes(&self) -> Option<Arc<Vec<Loc>>> {
+        self.scopes.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn in_scope(&self, loc: &Loc) -> bool {
+        match self.scopes() {
+            None => true,
+            Some(scopes) => {
+                scopes.iter().any(|s| s.root == loc.root && loc.rel.starts_with(&s.rel))
+            }
+        }
+    }
+
+    /// The innermost root containing an absolute host path (given as components).
+    fn locate_host(&self, absolute: &[String]) -> Option<Loc> {
+        let mut best: Option<(usize, &[String])> = None;
+        for (idx, root) in self.roots.iter().enumerate() {
+            if let Some(rest) = root.strip_host_prefix(absolute)
+                && best.is_none_or(|(_, r)| rest.len() < r.len())
+            {
+                best = Some((idx, rest));
+            }
+        }
+        let (root, rest) = best?;
+        Some(Loc { root, rel: RelPath::from_components(rest.iter().map(String::as_str)) })
+    }
+}

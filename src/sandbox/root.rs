@@ -1,0 +1,294 @@
+//! `Root`: one allowed directory, its mode, and the open cap-std `Dir` through which every access to
+//! it goes; and `Root::resolve`, which follows symlinks only while they stay inside this root.
+//!
+//! Two layers keep accesses inside: `resolve` gives paths their meaning (symlinks inside the root
+//! work, including absolute ones that point back in; anything leading out is refused with a clear
+//! error), and cap-std's `RESOLVE_BENEATH` opens enforce the boundary against races, such as a
+//! directory swapped for a symlink between `resolve` and the open. Imports only `sandbox::{path,
+//! error}`.
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use cap_std::fs::{Dir, FileTypeExt, Metadata};
+
+use crate::sandbox::error::{Error, Result};
+use crate::sandbox::path::{RelPath, is_plain_component};
+
+/// How many symlinks one resolution may follow before it is declared a loop (Linux uses 40).
+pub const MAX_SYMLINK_HOPS: usize = 40;
+
+/// Whether the tools may change files under a root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Read tools only; every write tool is refused with a hint.
+    ReadOnly,
+    /// Read and write tools.
+    Writable,
+}
+
+/// What kind of file system object an entry is. Listings show special kinds; reads refuse them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Unknown,
+}
+
+/// One allowed directory. Created once at start-up by `config.rs`, which is the only code that
+/// opens host paths by name.
+#[derive(Debug)]
+pub struct Root {
+    /// The absolute path as the user gave it (lexically normalized), shown to clients.
+    display: PathBuf,
+    /// The same directory with symlinks resolved, so absolute paths and symlink targets that
+    /// spell it either way are recognized.
+    canonical: PathBuf,
+    mode: Mode,
+    dir: Dir,
+}
+
+/// The result of resolving a `RelPath` inside a root.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The path with every symlink replaced by its target: its first `existing` components exist
+    /// and are real directories (or, for the last one, any kind of entry).
+    pub rel: RelPath,
+    /// How many leading components of `rel` exist.
+    pub existing: usize,
+    /// The entry's metadata (not following a final symlink if it was not followed), or `None` if
+    /// it does not exist.
+    pub meta: Option<Metadata>,
+}
+
+impl Root {
+    /// Wraps an opened directory. `display` and `canonical` must be absolute.
+    pub fn new(display: PathBuf, canonical: PathBuf, mode: Mode, dir: Dir) -> Self {
+        Root { display, canonical, mode, dir }
+    }
+
+    /// The root's path as shown to clients.
+    pub fn display(&self) -> &Path {
+        &self.display
+    }
+
+    /// The root's path with symlinks resolved.
+    pub fn canonical(&self) -> &Path {
+        &self.canonical
+    }
+
+    /// Whether writes are allowed.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The capability handle; every access to this root goes through it.
+    pub fn dir(&self) -> &Dir {
+        &self.dir
+    }
+
+    /// The client-visible absolute path of `rel`.
+    pub fn display_path(&self, rel: &RelPath) -> String {
+        if rel.is_root() {
+            self.display.to_string_lossy().into_owned()
+        } else {
+            self.display.join(rel.as_str()).to_string_lossy().into_owned()
+        }
+    }
+
+    /// If `host` (absolute, lexically normal, as components) spells a path inside this root, the
+    /// components below the root. Both the displayed and the canonical spelling count.
+    pub fn strip_host_prefix<'a>(&self, host: &'a [String]) -> Option<&'a [String]> {
+        strip_components(host, &self.display).or_else(|| strip_components(host, &self.canonical))
+    }
+
+    /// Resolves `rel`, following symlinks (all of them, or all but the last when `follow_last` is
+    /// false) as long as they stay inside this root; an absolute target that spells a path inside
+    /// this root is followed too.
+    ///
+    /// A missing component ends resolution: the rest of `rel` is appended unchanged and `meta` is
+    /// `None`, so create operations learn where to create.
+    ///
+    /// Errors: `Outside` for a symlink (even a dangling one) that leads out of the root,
+    /// `SymlinkLoop` after `MAX_SYMLINK_HOPS`, `NotADirectory` when a middle component is a file.
+    pub fn resolve(&self, rel: &RelPath, follow_last: bool) -> Result<Resolved> {
+        let mut done: Vec<String> = Vec::with_capacity(rel.depth());
+        let mut todo: Vec<String> = rel.components().rev().map(str::to_owned).collect();
+        let mut hops = 0;
+        let mut meta = Some(self.dir.dir_metadata().map_err(|e| self.io_err("reading", rel, e))?);
+        while let Some(component) = todo.pop() {
+            done.push(component);
+            let current = RelPath::from_components(done.iter().map(String::as_str));
+            let entry = match self.dir.symlink_metadata(current.as_path()) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    let existing = done.len() - 1;
+                    done.extend(todo.into_iter().rev());
+                    let rel = RelPath::from_components(done.iter().map(String::as_str));
+                    return Ok(Resolved { rel, existing, meta: None });
+                }
+                Err(e) => return Err(self.io_err("reading", &current, e)),
+            };
+            let is_last = todo.is_empty();
+            if entry.file_type().is_symlink() && (follow_last || !is_last) {
+                hops += 1;
+                if hops > MAX_SYMLINK_HOPS {
+                    return Err(Error::SymlinkLoop { path: self.display_path(rel) });
+                }
+                let target = self
+                    .dir
+                    .read_link_contents(current.as_path())
+                    .map_err(|e| self.io_err("reading link", &current, e))?;
+                done.pop();
+                self.splice_target(rel, &target, &mut done, &mut todo)?;
+                if todo.is_empty() {
+                    // The link pointed at the root itself (or at a directory already resolved).
+                    let at = RelPath::from_components(done.iter().map(String::as_str));
+                    let m = self
+                        .dir
+                        .metadata(at.as_path())
+                        .map_err(|e| self.io_err("reading", &at, e))?;
+                    return Ok(Resolved { existing: done.len(), rel: at, meta: Some(m) });
+                }
+                continue;
+            }
+            if !is_last && !entry.is_dir() {
+                return Err(Error::NotADirectory { path: self.display_path(&current) });
+            }
+            meta = Some(entry);
+        }
+        let existing = done.len();
+        Ok(Resolved {
+            rel: RelPath::from_components(done.iter().map(String::as_str)),
+            existing,
+            meta,
+        })
+    }
+
+    /// Replaces the symlink just popped from `done` by its `target`: an absolute target restarts
+    /// from the root (it must spell a path inside it), `..` steps out of `done` (never above the
+    /// root). The target's components are pushed onto `todo` to be resolved in turn.
+    fn splice_target(
+        &self,
+        input: &RelPath,
+        target: &Path,
+        done: &mut Vec<String>,
+        todo: &mut Vec<String>,
+    ) -> Result<()> {
+        let outside = || Error::Outside { input: self.display_path(input), reason: None };
+        let mut components = Vec::new();
+        for c in target.components() {
+            match c {
+                Component::Normal(name) => components.push(utf8(name).ok_or_else(outside)?),
+                Component::ParentDir => components.push("..".to_owned()),
+                Component::CurDir => {}
+                Component::RootDir | Component::Prefix(_) => components.clear(),
+            }
+        }
+        if target.is_absolute() {
+            let inside = self.strip_host_prefix(&components).ok_or_else(outside)?.to_vec();
+            // Anything after the root prefix may still contain `..`, handled below.
+            done.clear();
+            components = inside;
+        }
+        // Resolve `..` lexically against `done`, which holds only real directories, so this is
+        // exactly what the kernel would do.
+        let mut rest = Vec::new();
+        for c in components {
+            if c == ".." {
+                if rest.pop().is_none() && done.pop().is_none() {
+                    return Err(outside());
+                }
+            } else if is_plain_component(&c) {
+                rest.push(c);
+            } else {
+                return Err(outside());
+            }
+        }
+        todo.extend(rest.into_iter().rev());
+        Ok(())
+    }
+
+    fn io_err(&self, op: &'static str, rel: &RelPath, e: io::Error) -> Error {
+        Error::io(op, &self.display_path(rel), e)
+    }
+}
+
+impl Kind {
+    /// The kind of an entry from its (not followed) metadata or directory-entry type.
+    pub fn of(file_type: cap_std::fs::FileType) -> Kind {
+        if file_type.is_file() {
+            Kind::File
+        } else if file_type.is_dir() {
+            Kind::Dir
+        } else if file_type.is_symlink() {
+            Kind::Symlink
+        } else if file_type.is_fifo() {
+            Kind::Fifo
+        } else if file_type.is_socket() {
+            Kind::Socket
+        } else if file_type.is_char_device() {
+            Kind::CharDevice
+        } else if file_type.is_block_device() {
+            Kind::BlockDevice
+        } else {
+            Kind::Unknown
+        }
+    }
+
+    /// A short lowercase name for messages and listings (`file`, `directory`, `FIFO`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "directory",
+            Kind::Symlink => "symlink",
+            Kind::Fifo => "FIFO",
+            Kind::Socket => "socket",
+            Kind::CharDevice => "character device",
+            Kind::BlockDevice => "block device",
+            Kind::Unknown => "special file",
+        }
+    }
+
+    /// Whether this kind is never opened (FIFOs, sockets, devices, unknown types).
+    pub fn is_special(self) -> bool {
+        !matches!(self, Kind::File | Kind::Dir | Kind::Symlink)
+    }
+}
+
+/// Lexically normalizes an absolute host path into components (`.` dropped, `..` applied).
+/// Used at start-up for roots and for absolute client paths already free of `..`.
+pub fn host_components(path: &Path) -> Option<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir => out.clear(),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(name) => out.push(utf8(name)?),
+            Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+fn strip_components<'a>(host: &'a [String], prefix: &Path) -> Option<&'a [String]> {
+    let prefix = host_components(prefix)?;
+    if host.len() >= prefix.len() && host[..prefix.len()] == prefix[..] {
+        Some(&host[prefix.len()..])
+    } else {
+        None
+    }
+}
+
+fn utf8(name: &OsStr) -> Option<String> {
+    name.to_str().map(str::to_owned)
+}

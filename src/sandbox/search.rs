@@ -1,0 +1,612 @@
+//! Looking at many entries: directory listings, trees, glob search, content search (grep), file
+//! information, and the paginated list of every file for resources.
+//!
+//! All of them are bounded: at most `max_entries` results and about `max_result_bytes` of text,
+//! with `truncated` set when more was left out, and walks that hold one directory handle at a time
+//! (see `walk`).
+
+use std::io;
+use std::time::SystemTime;
+
+use cap_std::fs::{Metadata, MetadataExt};
+use grep_regex::RegexMatcherBuilder;
+use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContext, SinkMatch};
+
+use crate::sandbox::error::{Error, Result};
+use crate::sandbox::filter::Globs;
+use crate::sandbox::root::{Kind, Mode};
+use crate::sandbox::walk::{Flow, WalkOptions, WalkStats, walk};
+use crate::sandbox::{Loc, Sandbox};
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone)]
+pub struct ListEntry {
+    /// The entry's name.
+    pub name: String,
+    /// Its kind (symlinks are not followed).
+    pub kind: Kind,
+    /// Size in bytes (files only), when sizes were asked for.
+    pub size: Option<u64>,
+}
+
+/// Sort order for `list_directory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    /// By name, bytewise.
+    Name,
+    /// Largest first, then by name.
+    Size,
+}
+
+/// A directory listing.
+#[derive(Debug)]
+pub struct Listing {
+    /// The directory listed.
+    pub loc: Loc,
+    /// Client-visible path.
+    pub path: String,
+    /// Entries, sorted; at most `max_entries`.
+    pub entries: Vec<ListEntry>,
+    /// How many entries the directory has.
+    pub total: usize,
+    /// Whether `entries` is shorter than `total`.
+    pub truncated: bool,
+}
+
+/// Options for `directory_tree`.
+#[derive(Debug, Default, Clone)]
+pub struct TreeOptions {
+    /// Globs to leave out (see `Globs`).
+    pub exclude: Vec<String>,
+    /// Deepest level to show (1 = the directory's own entries).
+    pub max_depth: Option<usize>,
+    /// Also show entries that ignore files exclude, and `.git`.
+    pub include_ignored: bool,
+}
+
+/// One node of a tree, in walk (pre-)order.
+#[derive(Debug, Clone)]
+pub struct TreeEntry {
+    /// Path relative to the tree's directory.
+    pub rel: String,
+    /// The entry's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// 1 for the directory's own entries.
+    pub depth: usize,
+}
+
+/// A directory tree, or the matches of a search.
+#[derive(Debug)]
+pub struct TreeOut {
+    /// The directory walked.
+    pub loc: Loc,
+    /// Client-visible path.
+    pub path: String,
+    /// Entries in walk order.
+    pub entries: Vec<TreeEntry>,
+    /// Whether entries were left out because of the limits.
+    pub truncated: bool,
+    /// What the walk could not read.
+    pub stats: WalkStats,
+}
+
+/// Options for `search_files`.
+#[derive(Debug, Default, Clone)]
+pub struct SearchOptions {
+    /// The glob to find (see `Globs`).
+    pub pattern: String,
+    /// Globs to leave out.
+    pub exclude: Vec<String>,
+    /// Also search entries that ignore files exclude, and `.git`.
+    pub include_ignored: bool,
+    /// At most this many results (capped by `max_entries`).
+    pub max_results: Option<usize>,
+}
+
+/// Options for `grep`.
+#[derive(Debug, Default, Clone)]
+pub struct GrepOptions {
+    /// Regular expression (Rust `regex` syntax), or a literal with `fixed_strings`.
+    pub pattern: String,
+    /// Treat `pattern` as a literal string.
+    pub fixed_strings: bool,
+    /// Only files whose name or path matches this glob.
+    pub glob: Option<String>,
+    /// Match case-insensitively.
+    pub case_insensitive: bool,
+    /// Lines of context before and after each match.
+    pub context: usize,
+    /// Also search files that ignore files exclude, and `.git`.
+    pub include_ignored: bool,
+    /// At most this many matching lines (capped by `max_entries`).
+    pub max_results: Option<usize>,
+}
+
+/// One line of grep output.
+#[derive(Debug, Clone)]
+pub struct GrepLine {
+    /// Client-visible path of the file.
+    pub path: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// The line's text (cut at `max_line_bytes`, without its line ending).
+    pub text: String,
+    /// Whether this is a matching line (else context).
+    pub is_match: bool,
+    /// Whether a gap separates this line from the previous one in the same file.
+    pub after_gap: bool,
+}
+
+/// The result of `grep`.
+#[derive(Debug)]
+pub struct GrepOut {
+    /// The directory (or file) searched.
+    pub path: String,
+    /// Matching and context lines, grouped by file in walk order.
+    pub lines: Vec<GrepLine>,
+    /// Number of matching lines.
+    pub matches: usize,
+    /// Number of files with at least one match.
+    pub files_matched: usize,
+    /// Number of files searched.
+    pub files_searched: usize,
+    /// Whether the search stopped at a limit.
+    pub truncated: bool,
+    /// What the walk could not read.
+    pub stats: WalkStats,
+}
+
+/// Information about one file or directory.
+#[derive(Debug)]
+pub struct FileInfo {
+    /// The entry (after following symlinks inside the root).
+    pub loc: Loc,
+    /// Client-visible path.
+    pub path: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification.
+    pub modified: Option<SystemTime>,
+    /// Last access.
+    pub accessed: Option<SystemTime>,
+    /// Creation, where the file system records it.
+    pub created: Option<SystemTime>,
+    /// Unix permission bits.
+    pub permissions: u32,
+    /// Whether the path given was a symlink (inside the root) that was followed.
+    pub via_symlink: bool,
+    /// Whether write tools may change it.
+    pub writable: bool,
+}
+
+/// One file for `resources/list`.
+#[derive(Debug, Clone)]
+pub struct FileItem {
+    /// Where it is.
+    pub loc: Loc,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification.
+    pub modified: Option<SystemTime>,
+}
+
+impl Sandbox {
+    /// Lists a directory's entries (not following symlinks, not applying ignore files), sorted by
+    /// name or size, at most `max_entries`. Memory stays bounded for huge directories.
+    ///
+    /// Errors: locate/resolve errors, `NotFound`, `NotADirectory`.
+    pub fn list_directory(&self, input: &str, sizes: bool, sort: SortBy) -> Result<Listing> {
+        let (loc, path) = self.existing_dir(input)?;
+        let max = self.limits.max_entries;
+        let dir = self
+            .root(&loc)
+            .dir()
+            .open_dir(loc.rel.as_path())
+            .map_err(|e| Error::io("opening", &path, e))?;
+        let mut entries = Vec::new();
+        let mut total = 0;
+        let read_err = |e| Error::io("listing", &path, e);
+        for entry in dir.entries().map_err(read_err)? {
+            let entry = entry.map_err(read_err)?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            let meta = entry.metadata().ok();
+            let kind = match entry.file_type() {
+                Ok(ft) if Kind::of(ft) != Kind::Unknown => Kind::of(ft),
+                _ => meta.as_ref().map_or(Kind::Unknown, |m| Kind::of(m.file_type())),
+            };
+            let size = if sizes && kind == Kind::File { meta.map(|m| m.len()) } else { None };
+            entries.push(ListEntry { name, kind, size });
+            total += 1;
+            if entries.len() >= 2 * max.max(1) {
+                sort_entries(&mut entries, sort);
+                entries.truncate(max);
+            }
+        }
+        sort_entries(&mut entries, sort);
+        entries.truncate(max);
+        Ok(Listing { truncated: entries.len() < total, loc, path, entries, total })
+    }
+
+    /// Walks a directory recursively for `directory_tree`, honouring ignore files unless asked not
+    /// to, at most `max_entries` entries and `max_result_bytes` of names.
+    pub fn directory_tree(&self, input: &str, options: &TreeOptions) -> Result<TreeOut> {
+        let (loc, path) = self.existing_dir(input)?;
+        let exclude = Globs::new(&options.exclude, "excludePatterns")?;
+        let walk_options = WalkOptions {
+            respect_ignore: !options.include_ignored,
+            exclude: exclude.as_ref(),
+            max_depth: options.max_depth,
+            resume_after: None,
+        };
+        let mut budget = Budget::new(self.limits.max_entries, self.limits.max_result_bytes);
+        let mut entries = Vec::new();
+        let stats = walk(self.root(&loc), &loc.rel, &walk_options, &mut |entry| {
+            let rel = entry.rel.strip_prefix(&loc.rel).unwrap_or_default().to_string();
+            if !budget.take(rel.len() + entry.depth * 2 + 2) {
+                return Flow::Stop;
+            }
+            entries.push(TreeEntry {
+                rel,
+                name: entry.name.to_owned(),
+                kind: entry.kind,
+                depth: entry.depth,
+            });
+            Flow::Continue
+        })
+        .map_err(|e| Error::io("walking", &path, e))?;
+        Ok(TreeOut { loc, path, entries, truncated: budget.exhausted, stats })
+    }
+
+    /// Finds files and directories under a directory whose name (pattern without `/`) or relative
+    /// path (pattern with `/`) matches a glob.
+    pub fn search_files(&self, input: &str, options: &SearchOptions) -> Result<TreeOut> {
+        let (loc, path) = self.existing_dir(input)?;
+        let Some(pattern) = Globs::new(std::slice::from_ref(&options.pattern), "pattern")? else {
+            return Err(Error::InvalidArgument(
+                "pattern is empty; give a glob such as **/*.rs".to_owned(),
+            ));
+        };
+        let exclude = Globs::new(&options.exclude, "excludePatterns")?;
+        let walk_options = WalkOptions {
+            respect_ignore: !options.include_ignored,
+            exclude: exclude.as_ref(),
+            max_depth: None,
+            resume_after: None,
+        };
+        let max = options.max_results.unwrap_or(usize::MAX).min(self.limits.max_entries);
+        let mut budget = Budget::new(max, self.limits.max_result_bytes);
+        let mut entries = Vec::new();
+        let stats = walk(self.root(&loc), &loc.rel, &walk_options, &mut |entry| {
+            let below = entry.rel.strip_prefix(&loc.rel).unwrap_or_default();
+            if pattern.is_match(&below) {
+                if !budget.take(path.len() + below.as_str().len() + 2) {
+                    return Flow::Stop;
+                }
+                let rel = below.to_string();
+                entries.push(TreeEntry {
+                    rel,
+                    name: entry.name.to_owned(),
+                    kind: entry.kind,
+                    depth: entry.depth,
+                });
+            }
+            Flow::Continue
+        })
+        .map_err(|e| Error::io("walking", &path, e))?;
+        Ok(TreeOut { loc, path, entries, truncated: budget.exhausted, stats })
+    }
+
+    /// Searches file contents for a regular expression, like `rg`: line numbers, optional context,
+    /// binary files skipped, ignore files honoured unless asked not to. `input` may name a single
+    /// file. Stops at `max_entries` matching lines or `max_result_bytes` of output.
+    pub fn grep(&self, input: &str, options: &GrepOptions) -> Result<GrepOut> {
+        if options.pattern.is_empty() {
+            return Err(Error::InvalidArgument("pattern is empty".to_owned()));
+        }
+        let matcher = RegexMatcherBuilder::new()
+            .case_insensitive(options.case_insensitive)
+            .fixed_strings(options.fixed_strings)
+            .line_terminator(Some(b'\n'))
+            .build(&options.pattern)
+            .map_err(|e| Error::InvalidPattern {
+                what: "regular expression",
+                pattern: options.pattern.clone(),
+                message: e.to_string(),
+            })?;
+        let glob = match &options.glob {
+            Some(g) => Globs::new(std::slice::from_ref(g), "glob")?,
+            None => None,
+        };
+        let mut searcher = SearcherBuilder::new()
+            .line_number(true)
+            .before_context(options.context)
+            .after_context(options.context)
+            .binary_detection(BinaryDetection::quit(0))
+            .build();
+        let max = options.max_results.unwrap_or(usize::MAX).min(self.limits.max_entries);
+        let mut collector = GrepCollector {
+            budget: Budget::new(max, self.limits.max_result_bytes),
+            lines: Vec::new(),
+            matches: 0,
+            files_matched: 0,
+            files_searched: 0,
+            max_line_bytes: self.limits.max_line_bytes,
+        };
+        let (loc, resolved) = self.locate_resolved(input, true)?;
+        let path = self.display(&loc);
+        let Some(meta) = resolved.meta else { return Err(Error::NotFound { path }) };
+        let mut stats = WalkStats::default();
+        if meta.is_file() {
+            let (file, _) = self.open_for_read(input).map(|(_, f, m)| (f, m))?;
+            collector.search(&mut searcher, &matcher, file, path.clone());
+        } else if meta.is_dir() {
+            let walk_options = WalkOptions {
+                respect_ignore: !options.include_ignored,
+                exclude: None,
+                max_depth: None,
+                resume_after: None,
+            };
+            stats = walk(self.root(&loc), &loc.rel, &walk_options, &mut |entry| {
+                if entry.kind != Kind::File {
+                    return Flow::Continue;
+                }
+                if let Some(glob) = &glob {
+                    let below = entry.rel.strip_prefix(&loc.rel).unwrap_or_default();
+                    if !glob.is_match(&below) {
+                        return Flow::Continue;
+                    }
+                }
+                let Ok((file, _)) = entry.open_file() else { return Flow::Continue };
+                let file_path = self.root(&loc).display_path(entry.rel);
+                collector.search(&mut searcher, &matcher, file, file_path);
+                if collector.budget.exhausted { Flow::Stop } else { Flow::Continue }
+            })
+            .map_err(|e| Error::io("walking", &path, e))?;
+        } else {
+            return Err(Error::SpecialFile { path, kind: Kind::of(meta.file_type()).name() });
+        }
+        Ok(GrepOut {
+            path,
+            truncated: collector.budget.exhausted,
+            lines: collector.lines,
+            matches: collector.matches,
+            files_matched: collector.files_matched,
+            files_searched: collector.files_searched,
+            stats,
+        })
+    }
+
+    /// Size, times, kind and permissions of a file or directory (following symlinks inside the
+    /// root, and saying so).
+    pub fn file_info(&self, input: &str) -> Result<FileInfo> {
+        let (_, unfollowed) = self.locate_resolved(input, false)?;
+        let via_symlink = unfollowed.meta.as_ref().is_some_and(|m| m.file_type().is_symlink());
+        let (loc, resolved) = self.locate_resolved(input, true)?;
+        let path = self.display(&loc);
+        let Some(meta) = resolved.meta else { return Err(Error::NotFound { path }) };
+        Ok(FileInfo {
+            kind: Kind::of(meta.file_type()),
+            size: meta.len(),
+            modified: meta.modified().ok().map(|t| t.into_std()),
+            accessed: meta.accessed().ok().map(|t| t.into_std()),
+            created: meta.created().ok().map(|t| t.into_std()),
+            permissions: meta.mode() & 0o7777,
+            via_symlink,
+            writable: self.root(&loc).mode() == Mode::Writable,
+            loc,
+            path,
+        })
+    }
+
+    /// One page of every regular file under the allowed directories, in a stable order (roots in
+    /// command-line order, then walk order), ignore files honoured. Starts after `after` (the last
+    /// item of the previous page). Returns the page and whether more files follow.
+    pub fn list_files_page(
+        &self,
+        after: Option<&Loc>,
+        page_size: usize,
+    ) -> Result<(Vec<FileItem>, bool)> {
+        let mut items = Vec::new();
+        let mut more = false;
+        for scope in self.scope_starts() {
+            let resume = match after {
+                Some(a) if a.root > scope.root => continue,
+                Some(a) if a.root == scope.root && a.rel.starts_with(&scope.rel) => Some(&a.rel),
+                Some(a) if a.root == scope.root && a.rel.cmp_components(&scope.rel).is_gt() => {
+                    continue;
+                }
+                _ => None,
+            };
+            let root = self.root(&scope);
+            let walk_options = WalkOptions {
+                respect_ignore: true,
+                exclude: None,
+                max_depth: None,
+                resume_after: resume,
+            };
+            let walked = walk(root, &scope.rel, &walk_options, &mut |entry| {
+                if entry.kind != Kind::File
+                    || entry.name.starts_with(crate::sandbox::write::TEMP_PREFIX)
+                {
+                    return Flow::Continue;
+                }
+                if items.len() == page_size {
+                    more = true;
+                    return Flow::Stop;
+                }
+                let meta = entry.metadata().ok();
+                items.push(FileItem {
+                    loc: Loc { root: scope.root, rel: entry.rel.clone() },
+                    size: meta.as_ref().map_or(0, Metadata::len),
+                    modified: meta.and_then(|m| m.modified().ok()).map(|t| t.into_std()),
+                });
+                Flow::Continue
+            });
+            if let Err(e) = walked {
+                tracing::debug!(root = %root.display().display(), error = %e, "skipping unreadable scope in resource listing");
+            }
+            if more {
+                break;
+            }
+        }
+        Ok((items, more))
+    }
+
+    /// Metadata for a resource read: the file's size and modification time, or `None` if `loc`
+    /// is not a regular file.
+    pub fn stat_loc(&self, loc: &Loc) -> Option<Metadata> {
+        self.root(loc).dir().symlink_metadata(loc.rel.as_path()).ok()
+    }
+
+    /// Locates and resolves an existing directory.
+    fn existing_dir(&self, input: &str) -> Result<(Loc, String)> {
+        let (loc, resolved) = self.locate_resolved(input, true)?;
+        let path = self.display(&loc);
+        match resolved.meta {
+            None => Err(Error::NotFound { path }),
+            Some(meta) if meta.is_dir() => Ok((loc, path)),
+            Some(_) => Err(Error::NotADirectory { path }),
+        }
+    }
+}
+
+/// Counts entries and bytes against the limits; once one is exceeded, `exhausted` stays set.
+struct Budget {
+    entries_left: usize,
+    bytes_left: usize,
+    exhausted: bool,
+}
+
+impl Budget {
+    fn new(entries: usize, bytes: usize) -> Self {
+        Budget { entries_left: entries, bytes_left: bytes, exhausted: false }
+    }
+
+    /// Takes one entry of `bytes`; false (and exhausted) if it does not fit.
+    fn take(&mut self, bytes: usize) -> bool {
+        if self.exhausted || self.entries_left == 0 || bytes > self.bytes_left {
+            self.exhausted = true;
+            return false;
+        }
+        self.entries_left -= 1;
+        self.bytes_left -= bytes;
+        true
+    }
+}
+
+fn sort_entries(entries: &mut [ListEntry], sort: SortBy) {
+    match sort {
+        SortBy::Name => entries.sort_unstable_by(|a, b| a.name.cmp(&b.name)),
+        SortBy::Size => {
+            entries.sort_unstable_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)))
+        }
+    }
+}
+
+struct GrepCollector {
+    budget: Budget,
+    lines: Vec<GrepLine>,
+    matches: usize,
+    files_matched: usize,
+    files_searched: usize,
+    max_line_bytes: usize,
+}
+
+impl GrepCollector {
+    fn search(
+        &mut self,
+        searcher: &mut Searcher,
+        matcher: &grep_regex::RegexMatcher,
+        file: cap_std::fs::File,
+        path: String,
+    ) {
+        self.files_searched += 1;
+        let before = self.matches;
+        let mut sink = GrepSink { collector: self, path, gap: false, last_line: None };
+        if let Err(e) = searcher.search_file(matcher, &file.into_std(), &mut sink) {
+            tracing::debug!(error = %e, "grep: skipping unreadable file");
+        }
+        if self.matches > before {
+            self.files_matched += 1;
+        }
+    }
+
+    fn push(
+        &mut self,
+        path: &str,
+        line: u64,
+        bytes: &[u8],
+        is_match: bool,
+        after_gap: bool,
+    ) -> bool {
+        let text = line_text(bytes, self.max_line_bytes);
+        if !self.budget.take(path.len() + text.len() + 16) {
+            return false;
+        }
+        if is_match {
+            self.matches += 1;
+        }
+        self.lines.push(GrepLine { path: path.to_owned(), line, text, is_match, after_gap });
+        true
+    }
+}
+
+struct GrepSink<'a> {
+    collector: &'a mut GrepCollector,
+    path: String,
+    gap: bool,
+    last_line: Option<u64>,
+}
+
+impl GrepSink<'_> {
+    fn line(&mut self, line: Option<u64>, bytes: &[u8], is_match: bool) -> bool {
+        let line = line.unwrap_or(0);
+        let gap = std::mem::take(&mut self.gap) && self.last_line.is_some();
+        self.last_line = Some(line);
+        self.collector.push(&self.path, line, bytes, is_match, gap)
+    }
+}
+
+impl Sink for GrepSink<'_> {
+    type Error = io::Error;
+
+    fn matched(&mut self, _: &Searcher, found: &SinkMatch<'_>) -> io::Result<bool> {
+        // A match may span several lines only with multi-line search, which is off; still, report
+        // each line of it.
+        let first = found.line_number();
+        for (idx, line) in found.bytes().split_inclusive(|b| *b == b'\n').enumerate() {
+            if !self.line(first.map(|n| n + idx as u64), line, true) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn context(&mut self, _: &Searcher, context: &SinkContext<'_>) -> io::Result<bool> {
+        Ok(self.line(context.line_number(), context.bytes(), false))
+    }
+
+    fn context_break(&mut self, _: &Searcher) -> io::Result<bool> {
+        self.gap = true;
+        Ok(true)
+    }
+}
+
+/// A line's text without its line ending, cut at a character boundary after `max` bytes.
+fn line_text(bytes: &[u8], max: usize) -> String {
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    if bytes.len() <= max {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let mut cut = String::from_utf8_lossy(&bytes[..max]).into_owned();
+    if cut.ends_with('\u{FFFD}') {
+        cut.pop();
+    }
+    cut.push_str(&format!(" …[line cut: {} more bytes]", bytes.len() - max));
+    cut
+}

@@ -1,0 +1,250 @@
+//! Bounded directory walking for tree, search, grep and resource listings.
+//!
+//! The walk is depth-first in component order (each directory's entries sorted by name), so its
+//! output is deterministic and a listing can resume after any path. It never follows symlinks
+//! (they are reported as entries), opens each directory with `O_NOFOLLOW` beneath the root, and
+//! holds at most one directory handle at a time: a parent's handle is closed while its children
+//! are walked and reopened when needed. So a walk works with a small open-file limit, symlink loops
+//! cannot trap it, and memory is bounded by the sizes of the directories on the current path.
+//! Imports only `sandbox::{path, root, filter, error}`.
+
+use std::cell::OnceCell;
+use std::cmp::Ordering;
+use std::io;
+
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
+use cap_std::fs::{Dir, File, Metadata, OpenOptions};
+
+use crate::sandbox::filter::{Globs, IgnoreStack};
+use crate::sandbox::path::RelPath;
+use crate::sandbox::root::{Kind, Root};
+
+/// What to walk and what to leave out.
+#[derive(Default)]
+pub struct WalkOptions<'a> {
+    /// Skip `.git` and whatever `.gitignore`, `.ignore` and `.git/info/exclude` exclude.
+    pub respect_ignore: bool,
+    /// Skip entries (and prune directories) matching these globs, relative to the start.
+    pub exclude: Option<&'a Globs>,
+    /// Report entries at most this deep (1 = the start's own entries). `None` for no limit.
+    pub max_depth: Option<usize>,
+    /// Report only entries after this root-relative path in walk order (for pagination).
+    pub resume_after: Option<&'a RelPath>,
+}
+
+/// What the visitor wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on; descend into this entry if it is a directory.
+    Continue,
+    /// Go on, but do not descend into this directory.
+    Skip,
+    /// End the walk.
+    Stop,
+}
+
+/// One entry met by the walk.
+pub struct Entry<'a> {
+    /// Root-relative path.
+    pub rel: &'a RelPath,
+    /// The entry's name.
+    pub name: &'a str,
+    /// Its kind, not following symlinks.
+    pub kind: Kind,
+    /// 1 for the start directory's own entries.
+    pub depth: usize,
+    parent: &'a LazyDir<'a>,
+}
+
+/// Counts of what the walk could not visit, so results can say so honestly.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WalkStats {
+    /// Directories that could not be opened or read (permissions, raced away).
+    pub unreadable_dirs: usize,
+    /// Entries skipped because their names are not UTF-8.
+    pub non_utf8_names: usize,
+}
+
+/// Walks the directory `start` (root-relative, already resolved and known to be a directory),
+/// calling `visit` for each entry in walk order. Returns an error only when `start` itself cannot
+/// be read; unreadable subdirectories are counted in `WalkStats`.
+pub fn walk(
+    root: &Root,
+    start: &RelPath,
+    options: &WalkOptions<'_>,
+    visit: &mut dyn FnMut(&Entry<'_>) -> Flow,
+) -> io::Result<WalkStats> {
+    let mut stats = WalkStats::default();
+    let ignore =
+        if options.respect_ignore { ancestors_ignore(root, start) } else { IgnoreStack::default() };
+    let first = read_frame(root, start, 0, &ignore, options.respect_ignore, &mut stats)?;
+    let mut stack = vec![first];
+    while let Some(frame) = stack.last_mut() {
+        let Some((name, kind)) = frame.entries.get(frame.next).cloned() else {
+            stack.pop();
+            continue;
+        };
+        frame.next += 1;
+        let Some(rel) = frame.rel.join(&name) else { continue };
+        let depth = frame.depth + 1;
+        let mut report = true;
+        if let Some(after) = options.resume_after {
+            match rel.cmp_components(after) {
+                Ordering::Less if kind == Kind::Dir && after.starts_with(&rel) => report = false,
+                Ordering::Less => continue,
+                Ordering::Equal => report = false,
+                Ordering::Greater => {}
+            }
+        }
+        if options.respect_ignore
+            && (name == ".git" || frame.ignore.is_ignored(&rel, kind == Kind::Dir))
+        {
+            continue;
+        }
+        if let Some(exclude) = options.exclude {
+            let below = rel.strip_prefix(start).unwrap_or_else(|| rel.clone());
+            if exclude.is_match(&below) {
+                continue;
+            }
+        }
+        let flow = if report {
+            let parent = LazyDir { root, rel: &frame.rel, dir: &frame.dir };
+            visit(&Entry { rel: &rel, name: &name, kind, depth, parent: &parent })
+        } else {
+            Flow::Continue
+        };
+        match flow {
+            Flow::Stop => break,
+            Flow::Skip => continue,
+            Flow::Continue => {}
+        }
+        let deeper_allowed = options.max_depth.is_none_or(|max| depth < max);
+        if kind == Kind::Dir && deeper_allowed {
+            let ignore = frame.ignore.clone();
+            // Close the parent while its children are walked; it is reopened on return if needed.
+            frame.dir = OnceCell::new();
+            if let Ok(child) =
+                read_frame(root, &rel, depth, &ignore, options.respect_ignore, &mut stats)
+            {
+                stack.push(child);
+            }
+        }
+    }
+    Ok(stats)
+}
+
+impl Entry<'_> {
+    /// The entry's metadata, not following symlinks.
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        self.parent.get()?.symlink_metadata(self.name)
+    }
+
+    /// Opens the entry for reading if it is a regular file, without following symlinks and without
+    /// blocking on special files; see `open_regular_file`.
+    pub fn open_file(&self) -> io::Result<(File, Metadata)> {
+        open_regular_file(self.parent.get()?, self.name.as_ref())
+    }
+}
+
+/// Opens `path` under `dir` for reading only if it is a regular file: `O_NOFOLLOW` (a raced-in
+/// symlink is not followed) and `O_NONBLOCK` (a raced-in FIFO cannot block the thread), then an
+/// `fstat` on the open handle decides. Anything but a regular file is `InvalidInput`.
+pub fn open_regular_file(dir: &Dir, path: &std::path::Path) -> io::Result<(File, Metadata)> {
+    let mut options = OpenOptions::new();
+    options.read(true).follow(FollowSymlinks::No).nonblock(true);
+    let file = dir.open_with(path, &options)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok((file, meta))
+}
+
+/// A directory handle opened on first use and dropped when the walk descends.
+struct LazyDir<'a> {
+    root: &'a Root,
+    rel: &'a RelPath,
+    dir: &'a OnceCell<Dir>,
+}
+
+impl LazyDir<'_> {
+    fn get(&self) -> io::Result<&Dir> {
+        if let Some(dir) = self.dir.get() {
+            return Ok(dir);
+        }
+        let dir = open_dir(self.root, self.rel)?;
+        Ok(self.dir.get_or_init(|| dir))
+    }
+}
+
+struct Frame {
+    rel: RelPath,
+    depth: usize,
+    entries: Vec<(String, Kind)>,
+    next: usize,
+    ignore: IgnoreStack,
+    dir: OnceCell<Dir>,
+}
+
+fn open_dir(root: &Root, rel: &RelPath) -> io::Result<Dir> {
+    root.dir().open_dir_nofollow(rel.as_path())
+}
+
+/// Reads one directory's entries (sorted by name) and the ignore rules that apply inside it.
+fn read_frame(
+    root: &Root,
+    rel: &RelPath,
+    depth: usize,
+    parent_ignore: &IgnoreStack,
+    respect_ignore: bool,
+    stats: &mut WalkStats,
+) -> io::Result<Frame> {
+    let result = (|| -> io::Result<(Dir, Vec<(String, Kind)>)> {
+        let dir = open_dir(root, rel)?;
+        let mut entries = Vec::new();
+        for entry in dir.entries()? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                stats.non_utf8_names += 1;
+                continue;
+            };
+            let mut kind = Kind::of(entry.file_type()?);
+            if kind == Kind::Unknown {
+                // Some file systems leave d_type unset; ask the inode.
+                kind = entry.metadata().map(|m| Kind::of(m.file_type())).unwrap_or(Kind::Unknown);
+            }
+            entries.push((name, kind));
+        }
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok((dir, entries))
+    })();
+    let (dir, entries) = result.inspect_err(|_| stats.unreadable_dirs += 1)?;
+    let ignore = if respect_ignore {
+        let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+        parent_ignore.enter(root, rel, &names)
+    } else {
+        IgnoreStack::default()
+    };
+    let cell = OnceCell::new();
+    let _ = cell.set(dir);
+    Ok(Frame { rel: rel.clone(), depth, entries, next: 0, ignore, dir: cell })
+}
+
+/// The ignore rules of the directories from the root down to (not including) `start`, so a walk
+/// of a subdirectory honours the `.gitignore` files above it inside the root.
+fn ancestors_ignore(root: &Root, start: &RelPath) -> IgnoreStack {
+    let mut stack = IgnoreStack::default();
+    let mut dir = RelPath::root();
+    for component in start.components() {
+        let names: Vec<&str> = [".ignore", ".gitignore", ".git"]
+            .into_iter()
+            .filter(|n| {
+                dir.join(n).is_some_and(|p| root.dir().symlink_metadata(p.as_path()).is_ok())
+            })
+            .collect();
+        stack = stack.enter(root, &dir, &names);
+        let Some(next) = dir.join(component) else { break };
+        dir = next;
+    }
+    stack
+}

@@ -1,0 +1,547 @@
+//! Changing files: atomic writes and edits, directory creation, move, copy and delete.
+//!
+//! No file is modified in place: content goes to a temporary file in the target's directory, is
+//! synced, gets the old file's permission bits, and is renamed over the target. So a reader never
+//! sees half a file, a failure leaves the old file intact, and a hard link to a file outside the
+//! roots is replaced rather than written through. Moves and non-overwriting copies use
+//! `renameat2(RENAME_NOREPLACE)`, so an existing destination is never clobbered, even by a race.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cap_fs_ext::DirExt;
+use cap_std::fs::{Dir, Metadata, OpenOptions, Permissions};
+use rustix::fs::RenameFlags;
+
+use crate::sandbox::edit::{EditOp, apply_edits, unified_diff};
+use crate::sandbox::error::{Error, Result};
+use crate::sandbox::path::RelPath;
+use crate::sandbox::read::into_text;
+use crate::sandbox::root::{Kind, Resolved};
+use crate::sandbox::walk::{Flow, WalkOptions, open_regular_file, walk};
+use crate::sandbox::{Loc, Sandbox};
+
+/// Names of temporary files start with this, so watchers and listings can recognise them.
+pub const TEMP_PREFIX: &str = ".mcp-tmp.";
+
+/// The outcome of `write_file`.
+#[derive(Debug)]
+pub struct WriteOut {
+    /// Where the content went (after following symlinks inside the root).
+    pub loc: Loc,
+    /// Client-visible path.
+    pub path: String,
+    /// Whether the file is new.
+    pub created: bool,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// The outcome of `edit_file`.
+#[derive(Debug)]
+pub struct EditOut {
+    /// The edited file.
+    pub loc: Loc,
+    /// Client-visible path.
+    pub path: String,
+    /// Unified diff of the change (empty when nothing changed).
+    pub diff: String,
+    /// How many replacements the edits made.
+    pub replacements: usize,
+    /// Whether the file was (or, in a dry run, would be) changed.
+    pub changed: bool,
+    /// Whether this was a dry run (nothing written).
+    pub dry_run: bool,
+}
+
+/// The outcome of a move, copy, delete or directory creation.
+#[derive(Debug)]
+pub struct ChangeOut {
+    /// The location changed (destination for move and copy).
+    pub loc: Loc,
+    /// Client-visible path of `loc`.
+    pub path: String,
+    /// Client-visible source path (move and copy).
+    pub from: Option<String>,
+    /// What kind of entry it is (or was).
+    pub kind: Kind,
+    /// False when the operation found nothing to do (directory already existed).
+    pub changed: bool,
+    /// Files copied, for a directory copy.
+    pub files: u64,
+    /// Entries not copied (symlinks, special files), for a directory copy.
+    pub skipped: u64,
+}
+
+impl Sandbox {
+    /// Writes `content` to a file, creating it (and missing parent directories) or replacing it
+    /// atomically with its permission bits kept. A symlink inside the root is written through to
+    /// its target.
+    ///
+    /// Errors: locate/resolve errors, `ReadOnly`, `IsADirectory`, `SpecialFile`, `Io`.
+    pub fn write_file(&self, input: &str, content: &[u8]) -> Result<WriteOut> {
+        let (loc, resolved) = self.locate_resolved(input, true)?;
+        self.check_writable(&loc)?;
+        let path = self.display(&loc);
+        let previous = match &resolved.meta {
+            Some(meta) => Some(require_file(meta, &path)?),
+            None => None,
+        };
+        let (parent, name) = self.open_parent(&loc, &resolved, true)?;
+        atomic_write(&parent, name, content, previous.clone(), Replace::Allow)
+            .map_err(|e| Error::io("writing", &path, e))?;
+        Ok(WriteOut { loc, path, created: previous.is_none(), bytes: content.len() as u64 })
+    }
+
+    /// Applies `edits` to a text file and returns the diff; writes only when `dry_run` is false
+    /// and something changed. The file is replaced atomically, and not at all if it changed on
+    /// disk while the edit was being made.
+    ///
+    /// Errors: as `write_file` (`ReadOnly` only when not a dry run), plus `TooLarge` over
+    /// `max_edit_bytes`, `NotText`, and `Edit` naming the first edit that does not apply.
+    pub fn edit_file(&self, input: &str, edits: &[EditOp], dry_run: bool) -> Result<EditOut> {
+        let (loc, mut file, meta) = self.open_for_read(input)?;
+        if !dry_run {
+            self.check_writable(&loc)?;
+        }
+        let path = self.display(&loc);
+        let limit = self.limits.max_edit_bytes;
+        if meta.len() > limit {
+            return Err(Error::TooLarge {
+                path,
+                size: meta.len(),
+                limit,
+                flag: "--max-edit-bytes",
+                hint: "edit_file holds the whole file in memory; raise the limit to edit it",
+            });
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        (&mut file)
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("reading", &path, e))?;
+        let before =
+            into_text(bytes).map_err(|at| Error::NotText { path: path.clone(), at: Some(at) })?;
+        let (after, replacements) = apply_edits(&before, edits).map_err(|f| Error::Edit {
+            path: path.clone(),
+            index: f.index,
+            problem: f.problem,
+        })?;
+        let changed = after != before;
+        let diff = if changed { unified_diff(&path, &before, &after) } else { String::new() };
+        if changed && !dry_run {
+            let resolved = Resolved {
+                rel: loc.rel.clone(),
+                existing: loc.rel.depth(),
+                meta: Some(meta.clone()),
+            };
+            let (parent, name) = self.open_parent(&loc, &resolved, false)?;
+            let unchanged_since_read = |current: &Metadata| same_version(&meta, current);
+            atomic_write(&parent, name, after.as_bytes(), Some(meta.permissions()), Replace::IfUnchanged(&unchanged_since_read))
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::WouldBlock => Error::InvalidArgument(format!(
+                        "\"{path}\" changed on disk while the edit was being made; nothing was written. Read it again and redo the edit"
+                    )),
+                    _ => Error::io("writing", &path, e),
+                })?;
+        }
+        Ok(EditOut { loc, path, diff, replacements, changed, dry_run })
+    }
+
+    /// Creates a directory and any missing parents. Succeeds without change if it already exists.
+    ///
+    /// Errors: locate/resolve errors, `ReadOnly`, `AlreadyExists` when a file is in the way.
+    pub fn create_directory(&self, input: &str) -> Result<ChangeOut> {
+        let (loc, resolved) = self.locate_resolved(input, true)?;
+        self.check_writable(&loc)?;
+        let path = self.display(&loc);
+        let changed = match &resolved.meta {
+            Some(meta) if meta.is_dir() => false,
+            Some(_) => {
+                return Err(Error::AlreadyExists {
+                    path,
+                    hint: "it is not a directory; choose another name",
+                });
+            }
+            None => {
+                self.root(&loc)
+                    .dir()
+                    .create_dir_all(loc.rel.as_path())
+                    .map_err(|e| Error::io("creating directory", &path, e))?;
+                true
+            }
+        };
+        Ok(ChangeOut { loc, path, from: None, kind: Kind::Dir, changed, files: 0, skipped: 0 })
+    }
+
+    /// Moves or renames a file or directory; never replaces an existing destination. A symlink is
+    /// moved itself, not its target. Across file systems, a file is copied and then removed.
+    ///
+    /// Errors: locate/resolve errors for both paths, `ReadOnly`, `NotFound`, `AlreadyExists`.
+    pub fn move_entry(&self, source: &str, destination: &str) -> Result<ChangeOut> {
+        let (from, from_meta) = self.existing_source(source)?;
+        self.check_writable(&from)?;
+        let (to, to_resolved) = self.new_destination(destination)?;
+        self.check_writable(&to)?;
+        let from_path = self.display(&from);
+        let to_path = self.display(&to);
+        let kind = Kind::of(from_meta.file_type());
+        if from.root == to.root && kind == Kind::Dir && to.rel.starts_with(&from.rel) {
+            return Err(Error::InvalidArgument(format!(
+                "cannot move directory \"{from_path}\" into itself (\"{to_path}\")"
+            )));
+        }
+        let (from_parent, from_name) = self.open_parent_existing(&from)?;
+        let (to_parent, to_name) = self.open_parent(&to, &to_resolved, true)?;
+        match rename_noreplace(&from_parent, from_name, &to_parent, to_name) {
+            Ok(()) => {}
+            Err(e)
+                if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error())
+                    && kind == Kind::File =>
+            {
+                copy_file_into(&from_parent, from_name, &to_parent, to_name, Replace::Never)
+                    .map_err(|e| Error::io("copying", &to_path, e))?;
+                from_parent
+                    .remove_file(from_name)
+                    .map_err(|e| Error::io("removing", &from_path, e))?;
+            }
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+                return Err(Error::InvalidArgument(format!(
+                    "\"{from_path}\" and \"{to_path}\" are on different file systems; copy_file the directory, then delete_file the original"
+                )));
+            }
+            Err(e) => return Err(Error::io("moving to", &to_path, e)),
+        }
+        Ok(ChangeOut {
+            loc: to,
+            path: to_path,
+            from: Some(from_path),
+            kind,
+            changed: true,
+            files: 0,
+            skipped: 0,
+        })
+    }
+
+    /// Copies a file, or a directory recursively (symlinks and special files inside are skipped
+    /// and counted). An existing destination file is replaced only when `overwrite` is set (and
+    /// never a directory).
+    ///
+    /// Errors: locate/resolve errors, `ReadOnly` for the destination, `NotFound`, `AlreadyExists`,
+    /// `SpecialFile`.
+    pub fn copy_entry(
+        &self,
+        source: &str,
+        destination: &str,
+        overwrite: bool,
+    ) -> Result<ChangeOut> {
+        let (from, from_resolved) = self.locate_resolved(source, true)?;
+        let from_path = self.display(&from);
+        let Some(from_meta) = from_resolved.meta else {
+            return Err(Error::NotFound { path: from_path });
+        };
+        let kind = Kind::of(from_meta.file_type());
+        if kind.is_special() {
+            return Err(Error::SpecialFile { path: from_path, kind: kind.name() });
+        }
+        let (to, to_resolved) = match self.new_destination(destination) {
+            Ok(found) => found,
+            Err(Error::AlreadyExists { .. }) if overwrite && kind == Kind::File => {
+                let (to, resolved) = self.locate_resolved(destination, true)?;
+                let path = self.display(&to);
+                require_file(
+                    resolved.meta.as_ref().ok_or(Error::NotFound { path: path.clone() })?,
+                    &path,
+                )?;
+                (to, resolved)
+            }
+            Err(e) => return Err(e),
+        };
+        self.check_writable(&to)?;
+        let to_path = self.display(&to);
+        if kind == Kind::File {
+            let (from_parent, from_name) = self.open_parent_existing(&from)?;
+            let (to_parent, to_name) = self.open_parent(&to, &to_resolved, true)?;
+            let replace = if overwrite { Replace::Allow } else { Replace::Never };
+            let bytes = copy_file_into(&from_parent, from_name, &to_parent, to_name, replace)
+                .map_err(|e| Error::io("copying to", &to_path, e))?;
+            let _ = bytes;
+            return Ok(ChangeOut {
+                loc: to,
+                path: to_path,
+                from: Some(from_path),
+                kind,
+                changed: true,
+                files: 1,
+                skipped: 0,
+            });
+        }
+        if from.root == to.root && to.rel.starts_with(&from.rel) {
+            return Err(Error::InvalidArgument(format!(
+                "cannot copy directory \"{from_path}\" into itself (\"{to_path}\")"
+            )));
+        }
+        let (files, skipped) = self.copy_tree(&from, &to, &to_path)?;
+        Ok(ChangeOut {
+            loc: to,
+            path: to_path,
+            from: Some(from_path),
+            kind,
+            changed: true,
+            files,
+            skipped,
+        })
+    }
+
+    /// Deletes a file, symlink (not its target) or special file; a directory only when empty or
+    /// with `recursive`. A root itself cannot be deleted.
+    ///
+    /// Errors: locate/resolve errors, `ReadOnly`, `NotFound`, `DirectoryNotEmpty`.
+    pub fn delete(&self, input: &str, recursive: bool) -> Result<ChangeOut> {
+        let (loc, meta) = self.existing_source(input)?;
+        self.check_writable(&loc)?;
+        let path = self.display(&loc);
+        if loc.rel.is_root() {
+            return Err(Error::InvalidArgument(format!(
+                "\"{path}\" is an allowed root directory and cannot be deleted"
+            )));
+        }
+        let kind = Kind::of(meta.file_type());
+        let (parent, name) = self.open_parent_existing(&loc)?;
+        let result = match kind {
+            Kind::Dir if recursive => parent.remove_dir_all(name),
+            Kind::Dir => parent.remove_dir(name),
+            _ => parent.remove_file_or_symlink(name),
+        };
+        result.map_err(|e| Error::io("deleting", &path, e))?;
+        Ok(ChangeOut { loc, path, from: None, kind, changed: true, files: 0, skipped: 0 })
+    }
+
+    /// An existing entry to move or delete: resolved with the last component not followed.
+    fn existing_source(&self, input: &str) -> Result<(Loc, Metadata)> {
+        let (loc, resolved) = self.locate_resolved(input, false)?;
+        match resolved.meta {
+            Some(meta) => Ok((loc, meta)),
+            None => Err(Error::NotFound { path: self.display(&loc) }),
+        }
+    }
+
+    /// A destination that must not exist yet. A symlink there that leads outside the root is
+    /// refused as an escape; any existing entry, even a dangling symlink, is `AlreadyExists`.
+    fn new_destination(&self, input: &str) -> Result<(Loc, Resolved)> {
+        // Following the last component first makes a dangling symlink to the outside an escape.
+        self.locate_resolved(input, true)?;
+        let (loc, resolved) = self.locate_resolved(input, false)?;
+        if resolved.meta.is_some() {
+            let hint = "choose another name, or delete it first";
+            return Err(Error::AlreadyExists { path: self.display(&loc), hint });
+        }
+        if loc.rel.is_root() {
+            return Err(Error::AlreadyExists {
+                path: self.display(&loc),
+                hint: "it is a root directory",
+            });
+        }
+        Ok((loc, resolved))
+    }
+
+    /// Opens the parent directory of `loc` (creating missing directories when `create` is set)
+    /// and returns it with the entry's name.
+    fn open_parent<'a>(
+        &self,
+        loc: &'a Loc,
+        resolved: &Resolved,
+        create: bool,
+    ) -> Result<(Dir, &'a str)> {
+        let path = self.display(loc);
+        let (Some(parent), Some(name)) = (loc.rel.parent(), loc.rel.file_name()) else {
+            return Err(Error::IsADirectory { path });
+        };
+        let dir = self.root(loc).dir();
+        if resolved.existing < loc.rel.depth().saturating_sub(1) {
+            if !create {
+                return Err(Error::NotFound {
+                    path: self.display(&Loc { root: loc.root, rel: parent }),
+                });
+            }
+            dir.create_dir_all(parent.as_path()).map_err(|e| {
+                Error::io(
+                    "creating directory",
+                    &self.display(&Loc { root: loc.root, rel: parent.clone() }),
+                    e,
+                )
+            })?;
+        }
+        let parent_dir = dir.open_dir_nofollow(parent.as_path()).map_err(|e| {
+            Error::io("opening directory", &self.display(&Loc { root: loc.root, rel: parent }), e)
+        })?;
+        Ok((parent_dir, name))
+    }
+
+    fn open_parent_existing<'a>(&self, loc: &'a Loc) -> Result<(Dir, &'a str)> {
+        let resolved = Resolved { rel: loc.rel.clone(), existing: loc.rel.depth(), meta: None };
+        self.open_parent(loc, &resolved, false)
+    }
+
+    /// Copies the directory tree at `from` to the new directory `to`.
+    fn copy_tree(&self, from: &Loc, to: &Loc, to_path: &str) -> Result<(u64, u64)> {
+        let from_root = self.root(from);
+        let to_dir = self.root(to).dir();
+        to_dir
+            .create_dir_all(to.rel.as_path())
+            .map_err(|e| Error::io("creating directory", to_path, e))?;
+        let (mut files, mut skipped) = (0u64, 0u64);
+        let mut failure: Option<Error> = None;
+        let options = WalkOptions::default();
+        walk(from_root, &from.rel, &options, &mut |entry| {
+            let below = entry.rel.strip_prefix(&from.rel).unwrap_or_else(RelPath::root);
+            let target = RelPath::from_components(to.rel.components().chain(below.components()));
+            let target_path = self.display(&Loc { root: to.root, rel: target.clone() });
+            let result = match entry.kind {
+                Kind::Dir => to_dir
+                    .create_dir(target.as_path())
+                    .map_err(|e| Error::io("creating directory", &target_path, e)),
+                Kind::File => (|| {
+                    let (mut src, meta) = entry.open_file()?;
+                    let mut options = OpenOptions::new();
+                    options.write(true).create_new(true);
+                    let mut dst = to_dir.open_with(target.as_path(), &options)?;
+                    io::copy(&mut src, &mut dst)?;
+                    dst.set_permissions(meta.permissions())?;
+                    dst.sync_all()
+                })()
+                .map(|()| files += 1)
+                .map_err(|e| Error::io("copying to", &target_path, e)),
+                _ => {
+                    skipped += 1;
+                    Ok(())
+                }
+            };
+            match result {
+                Ok(()) => Flow::Continue,
+                Err(e) => {
+                    failure = Some(e);
+                    Flow::Stop
+                }
+            }
+        })
+        .map_err(|e| Error::io("reading directory", &self.display(from), e))?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok((files, skipped)),
+        }
+    }
+}
+
+/// Whether an atomic write may replace an existing file.
+#[derive(Clone, Copy)]
+enum Replace<'a> {
+    /// Replace whatever regular file is there.
+    Allow,
+    /// Fail with `AlreadyExists` if anything is there.
+    Never,
+    /// Replace only if the current file passes the check (else `WouldBlock`).
+    IfUnchanged(&'a dyn Fn(&Metadata) -> bool),
+}
+
+/// Writes `content` to a temporary file in `dir`, syncs it, applies `permissions`, and renames it
+/// to `name`. The temporary file is removed if anything fails.
+fn atomic_write(
+    dir: &Dir,
+    name: &str,
+    content: &[u8],
+    permissions: Option<Permissions>,
+    replace: Replace<'_>,
+) -> io::Result<()> {
+    write_temp_then_rename(dir, name, replace, |file| {
+        file.write_all(content)?;
+        if let Some(permissions) = permissions {
+            file.set_permissions(permissions)?;
+        }
+        Ok(())
+    })
+}
+
+/// Copies the regular file `from_name` in `from_dir` to `to_name` in `to_dir` through a temporary
+/// file, keeping its permission bits. Returns the bytes copied.
+fn copy_file_into(
+    from_dir: &Dir,
+    from_name: &str,
+    to_dir: &Dir,
+    to_name: &str,
+    replace: Replace<'_>,
+) -> io::Result<u64> {
+    let (mut source, meta) = open_regular_file(from_dir, from_name.as_ref())?;
+    let mut copied = 0;
+    write_temp_then_rename(to_dir, to_name, replace, |file| {
+        copied = io::copy(&mut source, file)?;
+        file.set_permissions(meta.permissions())
+    })?;
+    Ok(copied)
+}
+
+fn write_temp_then_rename(
+    dir: &Dir,
+    name: &str,
+    replace: Replace<'_>,
+    fill: impl FnOnce(&mut cap_std::fs::File) -> io::Result<()>,
+) -> io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let temp =
+        format!("{TEMP_PREFIX}{}.{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    let mut file = dir.open_with(&temp, &options)?;
+    let result = (|| {
+        fill(&mut file)?;
+        file.sync_all()?;
+        drop(file);
+        match replace {
+            Replace::Allow => dir.rename(&temp, dir, name),
+            Replace::Never => rename_noreplace(dir, &temp, dir, name),
+            Replace::IfUnchanged(check) => {
+                let current = dir.symlink_metadata(name)?;
+                if !check(&current) {
+                    return Err(io::Error::new(io::ErrorKind::WouldBlock, "changed on disk"));
+                }
+                dir.rename(&temp, dir, name)
+            }
+        }
+    })();
+    if result.is_err() {
+        let _ = dir.remove_file(&temp);
+    }
+    result
+}
+
+/// `renameat2` with `RENAME_NOREPLACE`; on file systems without it, a checked plain rename.
+fn rename_noreplace(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> io::Result<()> {
+    match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            if to_dir.symlink_metadata(to).is_ok() {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            from_dir.rename(from, to_dir, to)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The file's permissions if it is a regular file; otherwise the error for writing over it.
+fn require_file(meta: &Metadata, path: &str) -> Result<Permissions> {
+    match Kind::of(meta.file_type()) {
+        Kind::File => Ok(meta.permissions()),
+        Kind::Dir => Err(Error::IsADirectory { path: path.to_owned() }),
+        kind => Err(Error::SpecialFile { path: path.to_owned(), kind: kind.name() }),
+    }
+}
+
+/// Whether two metadata snapshots describe the same version of a file (same inode, size, mtime).
+fn same_version(a: &Metadata, b: &Metadata) -> bool {
+    use cap_std::fs::MetadataExt;
+    a.dev() == b.dev()
+        && a.ino() == b.ino()
+        && a.len() == b.len()
+        && a.modified().ok() == b.modified().ok()
+}

@@ -1,0 +1,134 @@
+//! The one place where core errors become MCP responses: tool failures become `isError: true`
+//! results, resource failures become JSON-RPC errors, and bugs (a panicked or vanished worker)
+//! become internal errors that are logged.
+
+use rmcp::ErrorData;
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::json;
+
+use crate::sandbox;
+
+/// A failed tool call: a result with `isError: true` and the error's message.
+pub fn tool_error(err: &sandbox::Error) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(err.to_string())])
+}
+
+/// A failed `resources/read` (or subscribe) of `uri`: resource-not-found for anything missing or
+/// outside the sandbox (the client cannot tell the two apart, by design), invalid-params for
+/// malformed URIs and for resources that exist but cannot be returned (too large, special files),
+/// internal error for I/O failures.
+pub fn resource_error(uri: &str, err: &sandbox::Error) -> ErrorData {
+    use sandbox::Error as E;
+    let data = Some(json!({ "uri": uri }));
+    match err {
+        E::NotFound { .. } | E::Outside { .. } => {
+            ErrorData::resource_not_found(format!("resource not found: {uri}"), data)
+        }
+        E::InvalidPath { .. }
+        | E::InvalidArgument(_)
+        | E::InvalidPattern { .. }
+        | E::TooLarge { .. }
+        | E::SpecialFile { .. }
+        | E::NotText { .. }
+        | E::IsADirectory { .. }
+        | E::NotADirectory { .. }
+        | E::SymlinkLoop { .. } => ErrorData::invalid_params(err.to_string(), data),
+        E::ReadOnly { .. }
+        | E::AlreadyExists { .. }
+        | E::DirectoryNotEmpty { .. }
+        | E::Edit { .. }
+        | E::Io { .. } => ErrorData::internal_error(err.to_string(), data),
+    }
+}
+
+/// A task that panicked or was cancelled by the runtime: a bug, logged, and reported as an
+/// internal error for this one request.
+pub fn join_error(what: &str, err: tokio::task::JoinError) -> ErrorData {
+    tracing::error!(operation = what, error = %err, "a worker task failed");
+    ErrorData::internal_error(
+        format!("internal error while {what}; the server keeps running"),
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use rmcp::model::ErrorCode;
+
+    use super::*;
+
+    fn all_errors() -> Vec<sandbox::Error> {
+        use sandbox::Error as E;
+        let path = || "/r/a".to_owned();
+        vec![
+            E::Outside { input: "../x".into(), reason: Some("\"..\" is not allowed in paths") },
+            E::InvalidPath { input: "".into(), reason: "the path is empty" },
+            E::NotFound { path: path() },
+            E::IsADirectory { path: path() },
+            E::NotADirectory { path: path() },
+            E::SpecialFile { path: path(), kind: "FIFO" },
+            E::ReadOnly { root: "/r".into() },
+            E::TooLarge {
+                path: path(),
+                size: 10,
+                limit: 5,
+                flag: "--max-read-bytes",
+                hint: "use head",
+            },
+            E::NotText { path: path(), at: Some(3) },
+            E::AlreadyExists { path: path(), hint: "choose another name" },
+            E::DirectoryNotEmpty { path: path() },
+            E::SymlinkLoop { path: path() },
+            E::Edit { path: path(), index: 2, problem: "oldText matches 2 places".into() },
+            E::InvalidPattern { what: "glob", pattern: "a[".into(), message: "unclosed".into() },
+            E::InvalidArgument("use only one of head, tail".into()),
+            E::Io { op: "reading", path: path(), source: io::Error::other("disk on fire") },
+        ]
+    }
+
+    #[test]
+    fn every_error_is_a_tool_error_with_its_message() {
+        for err in all_errors() {
+            let result = tool_error(&err);
+            assert_eq!(result.is_error, Some(true), "{err:?}");
+            let text = serde_json::to_value(&result.content).unwrap().to_string();
+            let message = err.to_string();
+            assert!(text.contains(&message.replace('"', "\\\"")), "{text} lacks {message}");
+            assert!(
+                message.chars().next().unwrap().is_lowercase() || message.starts_with('"'),
+                "{message}"
+            );
+            assert!(!message.ends_with('.'), "{message}");
+        }
+    }
+
+    #[test]
+    fn resource_errors_map_by_kind() {
+        let code = |err: &sandbox::Error| resource_error("file:///r/a", err).code;
+        for err in all_errors() {
+            let expected = match &err {
+                sandbox::Error::NotFound { .. } | sandbox::Error::Outside { .. } => {
+                    ErrorCode::RESOURCE_NOT_FOUND
+                }
+                sandbox::Error::ReadOnly { .. }
+                | sandbox::Error::AlreadyExists { .. }
+                | sandbox::Error::DirectoryNotEmpty { .. }
+                | sandbox::Error::Edit { .. }
+                | sandbox::Error::Io { .. } => ErrorCode::INTERNAL_ERROR,
+                _ => ErrorCode::INVALID_PARAMS,
+            };
+            assert_eq!(code(&err), expected, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn messages_say_what_to_do() {
+        let read_only = sandbox::Error::ReadOnly { root: "/home/u/site".into() }.to_string();
+        assert!(read_only.contains("--root instead of --ro-root"), "{read_only}");
+        let outside = all_errors().remove(0).to_string();
+        assert!(outside.contains("outside the allowed directories"), "{outside}");
+        assert!(outside.contains("list_allowed_directories"), "{outside}");
+    }
+}

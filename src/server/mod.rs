@@ -1,0 +1,172 @@
+//! The MCP layer, and the only code that imports rmcp: `Server` implements `ServerHandler`,
+//! declares exactly the capabilities it implements, and turns requests into calls on the cores.
+//! `serve_stdio` runs it over stdin/stdout until the client closes stdin.
+
+pub mod errors;
+pub mod resources;
+pub mod tools;
+pub mod uri;
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{
+    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{NotificationContext, RequestContext, ServerInitializeError};
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool_handler};
+
+use crate::config::Config;
+use crate::sandbox::Sandbox;
+use crate::sandbox::root::Mode;
+
+const INSTRUCTIONS: &str = "\
+Files: read, search and edit files under the allowed directories (list_allowed_directories shows \
+them and which are writable). Paths may be absolute, relative to the first allowed directory, or \
+file:// URIs; nothing outside the allowed directories is reachable. To find things use grep_files \
+(contents) and search_files (names); read large files in parts with read_text_file's head, tail or \
+offset/limit; change files with edit_file (it returns a diff; dryRun previews). Every file is also \
+a file:// resource.";
+
+/// The MCP server: shared, cheap to clone (requests run concurrently on clones).
+#[derive(Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+    tool_router: ToolRouter<Server>,
+}
+
+struct Shared {
+    sandbox: Arc<Sandbox>,
+    resource_page_size: usize,
+    ignore_client_roots: bool,
+}
+
+impl Server {
+    /// A server over the configured roots. Write tools are offered only if some root is writable.
+    pub fn new(config: Config) -> Self {
+        let writable = config.sandbox.roots().iter().any(|r| r.mode() == Mode::Writable);
+        let shared = Shared {
+            sandbox: Arc::new(config.sandbox),
+            resource_page_size: config.resource_page_size,
+            ignore_client_roots: config.ignore_client_roots,
+        };
+        Server { shared: Arc::new(shared), tool_router: tools::router(writable) }
+    }
+
+    /// The sandbox, for moving into blocking tasks.
+    pub(crate) fn sandbox(&self) -> Arc<Sandbox> {
+        Arc::clone(&self.shared.sandbox)
+    }
+
+    pub(crate) fn resource_page_size(&self) -> usize {
+        self.shared.resource_page_size
+    }
+
+    /// Asks a legacy client for its roots and narrows the sandbox to them (never widening it).
+    async fn apply_client_roots(&self, peer: &rmcp::Peer<RoleServer>) {
+        if self.shared.ignore_client_roots {
+            return;
+        }
+        let offers_roots = peer.peer_info().is_some_and(|info| info.capabilities.roots.is_some());
+        if !offers_roots {
+            return;
+        }
+        let roots = match client_root_uris(peer).await {
+            Ok(roots) => roots,
+            Err(err) => {
+                tracing::warn!(error = %err, "the client offers roots but roots/list failed; keeping the configured directories");
+                return;
+            }
+        };
+        let unmatched = self.shared.sandbox.set_client_roots(Some(&roots));
+        for uri in &unmatched {
+            tracing::warn!(root = %uri, "client root is outside every configured directory; it grants nothing (start the server with --root for it)");
+        }
+        let allowed: Vec<String> =
+            self.shared.sandbox.allowed().into_iter().map(|d| d.path).collect();
+        if allowed.is_empty() {
+            tracing::warn!(
+                "the client's roots do not overlap the configured directories: no file is accessible (pass --ignore-client-roots to use the configured ones)"
+            );
+        } else {
+            tracing::info!(?allowed, "narrowed to the client's roots");
+        }
+    }
+}
+
+/// The URIs of the client's roots (`roots/list`).
+// The roots feature is deprecated in protocol 2026-07-28, but the legacy hosts that offer it still
+// rely on it to scope servers to a workspace, so we honour it where it exists.
+#[allow(deprecated)]
+async fn client_root_uris(
+    peer: &rmcp::Peer<RoleServer>,
+) -> Result<Vec<String>, rmcp::service::ServiceError> {
+    let result = peer.list_roots().await?;
+    Ok(result.roots.into_iter().map(|root| root.uri).collect())
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder().enable_tools().enable_resources().build();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(
+                env!("CARGO_PKG_NAME"),
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.list_file_resources(request.and_then(|r| r.cursor)).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        Ok(self.read_file_resource(request.uri).await?.into())
+    }
+
+    async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
+        self.apply_client_roots(&ctx.peer).await;
+    }
+
+    async fn on_roots_list_changed(&self, ctx: NotificationContext<RoleServer>) {
+        self.apply_client_roots(&ctx.peer).await;
+    }
+}
+
+/// Serves MCP on stdin/stdout until the client closes stdin. A client that closes stdin before
+/// choosing a protocol era is a normal exit, not an error.
+pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
+    let roots: Vec<String> = config
+        .sandbox
+        .allowed()
+        .into_iter()
+        .map(|d| format!("{} ({})", d.path, if d.writable { "rw" } else { "ro" }))
+        .collect();
+    tracing::info!(?roots, "serving on stdio");
+    let running = match Server::new(config).serve(rmcp::transport::stdio()).await {
+        Ok(running) => running,
+        Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
+        Err(err) => return Err(err.into()),
+    };
+    let reason = running.waiting().await?;
+    tracing::info!(?reason, "client disconnected");
+    Ok(())
+}

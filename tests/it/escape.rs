@@ -1,0 +1,421 @@
+//! Escape attempts through every tool and resource entry point that takes a path, against every
+//! refused form; special files; hard links; symlink loops; client-root narrowing. After each
+//! batch, everything inside and outside the root is compared with a fingerprint taken before.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, fingerprint, text};
+
+const SECRET: &str = "TOP SECRET outside the root\n";
+
+/// The layout: `base/root` (served, a copy of sample-data), `base/outside` and `base/root-old`
+/// (a sibling that shares the root's name as a prefix), and symlinks in the root pointing out and in.
+fn setup(base: &Path, root: &Path) {
+    let outside = base.join("outside");
+    fs::create_dir_all(outside.join("sub")).unwrap();
+    fs::write(outside.join("secret.txt"), SECRET).unwrap();
+    fs::write(outside.join("hard.txt"), "outside original\n").unwrap();
+    fs::write(outside.join("sub/inner.txt"), SECRET).unwrap();
+    fs::create_dir(base.join("root-old")).unwrap();
+    fs::write(base.join("root-old/secret.txt"), SECRET).unwrap();
+    symlink("../outside/secret.txt", root.join("link_out_file")).unwrap();
+    symlink("../outside", root.join("link_out_dir")).unwrap();
+    symlink(outside.join("secret.txt"), root.join("link_abs_file")).unwrap();
+    symlink(&outside, root.join("link_abs_dir")).unwrap();
+    symlink("../outside/new.txt", root.join("dangling_out")).unwrap();
+    symlink(outside.join("newdir"), root.join("dangling_abs_out")).unwrap();
+    symlink("src/bookshop/../../../outside/secret.txt", root.join("link_dotdot_out")).unwrap();
+    symlink("src/bookshop/pricing.py", root.join("link_in")).unwrap();
+    symlink(root.join("README.md"), root.join("link_in_abs")).unwrap();
+    symlink("src", root.join("link_dir_in")).unwrap();
+    symlink("docs/new-from-link.md", root.join("dangling_in")).unwrap();
+    fs::hard_link(outside.join("hard.txt"), root.join("hard_out")).unwrap();
+}
+
+fn start() -> TestServer {
+    TestServer::builder().start_with(setup)
+}
+
+/// Every spelling of a path that must be refused, for reads and writes alike.
+fn refused_paths(server: &TestServer) -> Vec<String> {
+    let base = server.base.path().canonicalize().unwrap().display().to_string();
+    let root = server.path("");
+    vec![
+        "../outside/secret.txt".to_owned(),
+        "src/../../outside/secret.txt".to_owned(),
+        "./../outside/secret.txt".to_owned(),
+        "//../outside/secret.txt".to_owned(),
+        "/../etc/passwd".to_owned(),
+        "/etc/passwd".to_owned(),
+        format!("{base}/outside/secret.txt"),
+        format!("{base}/root-old/secret.txt"),
+        format!("{root}-old/secret.txt"),
+        format!("{root}/../outside/secret.txt"),
+        "link_out_file".to_owned(),
+        "link_out_dir/secret.txt".to_owned(),
+        "link_abs_file".to_owned(),
+        "link_abs_dir/secret.txt".to_owned(),
+        "link_dotdot_out".to_owned(),
+        "README.md\u{0}.txt".to_owned(),
+        format!("file://{root}/%2e%2e/outside/secret.txt"),
+        format!("file://{root}/%2E%2E/outside/secret.txt"),
+        format!("file://{root}/..%2Foutside%2Fsecret.txt"),
+        format!("file://{root}%2f..%2foutside%2fsecret.txt"),
+        format!("file://evil.example{root}/README.md"),
+        "C:\\Windows\\win.ini".to_owned(),
+        "\\\\server\\share\\secret.txt".to_owned(),
+        "src\\..\\..\\outside\\secret.txt".to_owned(),
+    ]
+}
+
+/// Directory spellings that lead outside.
+fn refused_dirs(server: &TestServer) -> Vec<String> {
+    let base = server.base.path().canonicalize().unwrap().display().to_string();
+    vec![
+        "..".to_owned(),
+        "../outside".to_owned(),
+        "link_out_dir".to_owned(),
+        "link_abs_dir".to_owned(),
+        format!("{base}/outside"),
+        format!("{base}/root-old"),
+        format!("{}-old", server.path("")),
+        format!("file://{}/%2e%2e", server.path("")),
+        "/".to_owned(),
+    ]
+}
+
+/// Write targets that lead outside, including dangling symlinks whose targets are outside.
+fn refused_targets(server: &TestServer) -> Vec<String> {
+    let base = server.base.path().canonicalize().unwrap().display().to_string();
+    vec![
+        "dangling_out".to_owned(),
+        "dangling_abs_out".to_owned(),
+        "link_out_dir/new.txt".to_owned(),
+        "link_abs_dir/new.txt".to_owned(),
+        "../outside/new.txt".to_owned(),
+        format!("{base}/outside/new.txt"),
+        format!("{base}/root-old/new.txt"),
+        "new\u{0}.txt".to_owned(),
+        format!("file://{}/%2e%2e/outside/new.txt", server.path("")),
+        "C:\\new.txt".to_owned(),
+    ]
+}
+
+fn assert_refused(server: &mut TestServer, tool: &str, args: Value) {
+    let result = server.call_tool(tool, args.clone());
+    let body = text(&result);
+    if result["isError"] != json!(true) || !body.contains("outside the allowed directories") {
+        server.fail(&format!("{tool} {args} was not refused as outside: {result}"));
+    }
+    assert!(!body.contains("TOP SECRET"), "{tool} {args} leaked content: {body}");
+}
+
+fn assert_resource_refused(server: &mut TestServer, uri: &str) {
+    let response = server.request("resources/read", json!({"uri": uri}));
+    if response["error"]["code"] != json!(-32002) {
+        server.fail(&format!("resources/read {uri} was not refused as not found: {response}"));
+    }
+    assert!(!response.to_string().contains("TOP SECRET"), "{response}");
+}
+
+fn uri_for(server: &TestServer, path: &str) -> String {
+    if path.starts_with("file:") {
+        path.to_owned()
+    } else if path.starts_with('/') {
+        format!("file://{path}")
+    } else {
+        format!("file://{}/{path}", server.path(""))
+    }
+}
+
+#[test]
+fn read_tools_and_resources_refuse_every_escape() {
+    let mut server = start();
+    let before = fingerprint(server.base.path());
+    for path in refused_paths(&server) {
+        for tool in ["read_text_file", "read_media_file", "get_file_info"] {
+            assert_refused(&mut server, tool, json!({"path": path}));
+        }
+        assert_refused(&mut server, "read_text_file", json!({"path": path, "tail": 1}));
+        assert_refused(&mut server, "grep_files", json!({"path": path, "pattern": "SECRET"}));
+        let multi = server.call_ok("read_multiple_files", json!({"paths": [path, "README.md"]}));
+        let body = text(&multi);
+        assert!(
+            body.contains("outside the allowed directories") && body.contains("# Corner Bookshop"),
+            "{body}"
+        );
+        assert!(!body.contains("TOP SECRET"), "{body}");
+        if !path.contains('\\') && !path.contains('\0') {
+            let uri = uri_for(&server, &path);
+            assert_resource_refused(&mut server, &uri);
+        }
+    }
+    for dir in refused_dirs(&server) {
+        for (tool, args) in [
+            ("list_directory", json!({"path": dir})),
+            ("list_directory_with_sizes", json!({"path": dir})),
+            ("directory_tree", json!({"path": dir})),
+            ("search_files", json!({"path": dir, "pattern": "*"})),
+            ("grep_files", json!({"path": dir, "pattern": "SECRET"})),
+            ("get_file_info", json!({"path": dir})),
+        ] {
+            assert_refused(&mut server, tool, args);
+        }
+        let uri = uri_for(&server, &dir);
+        assert_resource_refused(&mut server, &uri);
+    }
+    assert_eq!(before, fingerprint(server.base.path()), "a refused read changed something");
+}
+
+#[test]
+fn write_tools_refuse_every_escape_and_change_nothing() {
+    let mut server = start();
+    let before = fingerprint(server.base.path());
+    let mut targets = refused_paths(&server);
+    targets.extend(refused_targets(&server));
+    targets.extend(refused_dirs(&server));
+    for target in targets {
+        let calls = [
+            ("write_file", json!({"path": target, "content": "pwned\n"})),
+            (
+                "edit_file",
+                json!({"path": target, "edits": [{"oldText": "TOP", "newText": "pwned"}]}),
+            ),
+            ("create_directory", json!({"path": format!("{target}/x")})),
+            ("copy_file", json!({"source": "README.md", "destination": target})),
+            ("move_file", json!({"source": "docs/ordering.md", "destination": target})),
+        ];
+        for (tool, args) in calls {
+            assert_refused(&mut server, tool, args);
+        }
+        let is_link_itself = target.starts_with("link_") || target.starts_with("dangling_");
+        if !is_link_itself {
+            // Deleting or moving a symlink acts on the link inside the root, which is allowed (see
+            // deleting_a_link_to_the_outside_removes_only_the_link); every other form is refused.
+            assert_refused(&mut server, "delete_file", json!({"path": target, "recursive": true}));
+            assert_refused(
+                &mut server,
+                "move_file",
+                json!({"source": target, "destination": "moved"}),
+            );
+        }
+        assert_refused(
+            &mut server,
+            "copy_file",
+            json!({"source": target, "destination": "copied"}),
+        );
+    }
+    assert_refused(&mut server, "create_directory", json!({"path": "dangling_abs_out"}));
+    assert_eq!(before, fingerprint(server.base.path()), "a refused write changed something");
+}
+
+#[test]
+fn deleting_a_link_to_the_outside_removes_only_the_link() {
+    let mut server = start();
+    let outside = server.base.path().join("outside");
+    let before = fingerprint(&outside);
+    server.call_ok("delete_file", json!({"path": "link_out_dir", "recursive": true}));
+    server.call_ok("delete_file", json!({"path": "link_abs_file"}));
+    server.call_ok("move_file", json!({"source": "link_out_file", "destination": "moved_link"}));
+    assert!(!server.root.join("link_out_dir").exists());
+    assert!(fs::symlink_metadata(server.root.join("moved_link")).unwrap().file_type().is_symlink());
+    assert_eq!(before, fingerprint(&outside));
+    assert_refused(&mut server, "read_text_file", json!({"path": "moved_link"}));
+}
+
+#[test]
+fn walks_never_follow_symlinks_out_of_the_root() {
+    let mut server = start();
+    let all = server
+        .call_ok("search_files", json!({"path": ".", "pattern": "*", "includeIgnored": true}));
+    assert!(!text(&all).contains("secret.txt") && !text(&all).contains("inner.txt"), "{all}");
+    let grep = server.call_ok(
+        "grep_files",
+        json!({"path": ".", "pattern": "TOP SECRET", "includeIgnored": true}),
+    );
+    assert_eq!(grep["structuredContent"]["matches"], 0, "{grep}");
+    let tree = server.call_ok("directory_tree", json!({"path": ".", "includeIgnored": true}));
+    assert!(
+        text(&tree).contains("link_out_dir [symlink]") && !text(&tree).contains("inner.txt"),
+        "{tree}"
+    );
+    let resources = server.request("resources/list", json!({}));
+    assert!(!resources.to_string().contains("secret.txt"), "{resources}");
+}
+
+#[test]
+fn symlinks_that_stay_inside_the_root_keep_working() {
+    let mut server = start();
+    let pricing = fs::read_to_string(server.root.join("src/bookshop/pricing.py")).unwrap();
+    assert_eq!(text(&server.call_ok("read_text_file", json!({"path": "link_in"}))), pricing);
+    let readme = fs::read_to_string(server.root.join("README.md")).unwrap();
+    assert_eq!(text(&server.call_ok("read_text_file", json!({"path": "link_in_abs"}))), readme);
+    let listing = server.call_ok("list_directory", json!({"path": "link_dir_in"}));
+    assert!(text(&listing).contains("[DIR] bookshop"), "{listing}");
+    let info = server.call_ok("get_file_info", json!({"path": "link_in"}));
+    assert_eq!(info["structuredContent"]["isSymlink"], true);
+    // Writing through an inside link changes its target and keeps the link.
+    server.call_ok("write_file", json!({"path": "link_in", "content": "VAT = 1\n"}));
+    assert_eq!(
+        fs::read_to_string(server.root.join("src/bookshop/pricing.py")).unwrap(),
+        "VAT = 1\n"
+    );
+    assert!(fs::symlink_metadata(server.root.join("link_in")).unwrap().file_type().is_symlink());
+    // A dangling link inside the root is a valid place to create its target.
+    server.call_ok("write_file", json!({"path": "dangling_in", "content": "created\n"}));
+    assert_eq!(fs::read_to_string(server.root.join("docs/new-from-link.md")).unwrap(), "created\n");
+}
+
+#[test]
+fn hard_link_to_an_outside_file_is_replaced_never_written_through() {
+    let mut server = start();
+    let outside = server.base.path().join("outside/hard.txt");
+    server.call_ok("write_file", json!({"path": "hard_out", "content": "written inside\n"}));
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "outside original\n");
+    assert_eq!(fs::read_to_string(server.root.join("hard_out")).unwrap(), "written inside\n");
+    // Again with a fresh hard link, through edit_file.
+    fs::remove_file(server.root.join("hard_out")).unwrap();
+    fs::hard_link(&outside, server.root.join("hard_out")).unwrap();
+    server.call_ok(
+        "edit_file",
+        json!({"path": "hard_out", "edits": [{"oldText": "original", "newText": "edited"}]}),
+    );
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "outside original\n");
+    assert_eq!(fs::read_to_string(server.root.join("hard_out")).unwrap(), "outside edited\n");
+}
+
+#[test]
+fn fifo_is_refused_at_once_and_listings_still_work() {
+    let mut server = TestServer::builder().start_with(|_, root| {
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            root.join("pipe"),
+            rustix::fs::Mode::from_raw_mode(0o644),
+        )
+        .unwrap();
+        std::os::unix::net::UnixListener::bind(root.join("sock")).map(drop).unwrap();
+    });
+    let started = Instant::now();
+    for (tool, args) in [
+        ("read_text_file", json!({"path": "pipe"})),
+        ("read_text_file", json!({"path": "pipe", "tail": 3})),
+        ("read_media_file", json!({"path": "pipe"})),
+        ("edit_file", json!({"path": "pipe", "edits": [{"oldText": "a", "newText": "b"}]})),
+        ("write_file", json!({"path": "pipe", "content": "x"})),
+        ("copy_file", json!({"source": "pipe", "destination": "pipe-copy"})),
+        ("read_text_file", json!({"path": "sock"})),
+    ] {
+        let result = server.call_tool_timeout(tool, args.clone(), Duration::from_secs(5));
+        assert_eq!(result["isError"], true, "{tool} {args}: {result}");
+        let body = text(&result);
+        assert!(body.contains("special files are never opened"), "{tool}: {body}");
+    }
+    let multi = server.call_ok("read_multiple_files", json!({"paths": ["pipe", "README.md"]}));
+    assert!(text(&multi).contains("FIFO") && text(&multi).contains("# Corner Bookshop"));
+    let response = server.request_timeout(
+        "resources/read",
+        json!({"uri": format!("file://{}", server.path("pipe"))}),
+        Duration::from_secs(5),
+    );
+    assert_eq!(response["error"]["code"], -32602, "{response}");
+    assert!(started.elapsed() < Duration::from_secs(10), "special files must be refused at once");
+    let listing = server.call_ok("list_directory", json!({"path": "."}));
+    assert!(
+        text(&listing).contains("[FIFO] pipe") && text(&listing).contains("[SOCKET] sock"),
+        "{listing}"
+    );
+    let found = server.call_ok("search_files", json!({"path": ".", "pattern": "pipe"}));
+    assert_eq!(found["structuredContent"]["matches"], json!([server.path("pipe")]));
+    server.call_ok("grep_files", json!({"path": ".", "pattern": "Bookshop"}));
+    server.call_ok("directory_tree", json!({"path": "."}));
+    server.call_ok("get_file_info", json!({"path": "pipe"}));
+    let resources = server.request("resources/list", json!({}));
+    assert!(resources["result"]["resources"].as_array().is_some_and(|r| !r.is_empty()));
+    assert!(!resources.to_string().contains("/pipe\""), "special files are not resources");
+    // Deleting a FIFO does not open it.
+    server.call_ok("delete_file", json!({"path": "pipe"}));
+}
+
+#[test]
+fn symlink_loops_end_quickly() {
+    let mut server = TestServer::builder().start_with(|_, root| {
+        symlink("loop_b", root.join("loop_a")).unwrap();
+        symlink("loop_a", root.join("loop_b")).unwrap();
+        symlink(".", root.join("self")).unwrap();
+    });
+    let err = server.call_err("read_text_file", json!({"path": "loop_a"}));
+    assert!(err.contains("too many levels of symbolic links"), "{err}");
+    let err = server.call_err("write_file", json!({"path": "loop_a", "content": "x"}));
+    assert!(err.contains("too many levels of symbolic links"), "{err}");
+    // `self` points at the root: a few hops are fine, more than 40 are a loop.
+    let ok = server.call_ok("read_text_file", json!({"path": "self/self/self/README.md"}));
+    assert!(text(&ok).starts_with("# Corner Bookshop"));
+    let deep = format!("{}README.md", "self/".repeat(41));
+    let err = server.call_err("read_text_file", json!({"path": deep}));
+    assert!(err.contains("too many levels"), "{err}");
+    for (tool, args) in [
+        ("directory_tree", json!({"path": ".", "includeIgnored": true})),
+        ("search_files", json!({"path": ".", "pattern": "*"})),
+        ("grep_files", json!({"path": ".", "pattern": "x"})),
+    ] {
+        server.call_ok(tool, args);
+    }
+    server.request("resources/list", json!({}));
+}
+
+#[test]
+fn client_roots_narrow_the_sandbox_and_never_widen_it() {
+    let mut server = TestServer::builder()
+        .client_roots(|base, root| {
+            setup(base, root);
+            vec![
+                format!("file://{}/src", root.display()),
+                format!("file://{}/outside", base.canonicalize().unwrap().display()),
+            ]
+        })
+        .start();
+    // The server asks for roots after `initialized`; wait until the narrowing is in force.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let allowed = server.call_ok("list_allowed_directories", json!({}));
+        let dirs = allowed["structuredContent"]["directories"].as_array().unwrap().clone();
+        if dirs.len() == 1 && dirs[0]["path"] == json!(server.path("src")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "client roots were not applied: {allowed}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.call_ok("read_text_file", json!({"path": server.path("src/bookshop/pricing.py")}));
+    let before = fingerprint(server.base.path());
+    assert_refused(&mut server, "read_text_file", json!({"path": "README.md"}));
+    let root = server.path("");
+    assert_refused(&mut server, "list_directory", json!({"path": root}));
+    assert_refused(&mut server, "write_file", json!({"path": "docs/x.md", "content": "x"}));
+    let secret = server.base.path().canonicalize().unwrap().join("outside/secret.txt");
+    assert_refused(&mut server, "read_text_file", json!({"path": secret.display().to_string()}));
+    let resources = server.request("resources/list", json!({}));
+    let listed = resources["result"]["resources"].as_array().unwrap();
+    assert!(
+        !listed.is_empty() && listed.iter().all(|r| r["uri"].as_str().unwrap().contains("/src/")),
+        "{resources}"
+    );
+    assert_eq!(before, fingerprint(server.base.path()));
+}
+
+#[test]
+fn ignore_client_roots_keeps_the_configured_directories() {
+    let mut server = TestServer::builder()
+        .args(["--ignore-client-roots"])
+        .client_roots(|_, root| vec![format!("file://{}/src", root.display())])
+        .start();
+    server.call_ok("read_text_file", json!({"path": "README.md"}));
+    assert!(
+        !server.notifications.iter().any(|n| n["method"] == "roots/list"),
+        "roots/list should not be requested"
+    );
+}

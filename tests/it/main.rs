@@ -1,0 +1,6 @@
+//! The integration tests: one binary that spawns the real server and speaks JSON-RPC to it.
+
+mod escape;
+mod files;
+mod protocol;
+mod support;

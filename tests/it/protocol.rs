@@ -1,0 +1,323 @@
+//! The protocol surface: both eras, capabilities, bad input, and the command line's start-up checks.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{BIN, TestServer, text};
+
+#[test]
+fn legacy_initialize_names_this_crate_and_declares_only_what_is_implemented() {
+    let server = TestServer::start();
+    let result = &server.initialize_result;
+    assert_eq!(result["protocolVersion"], "2025-11-25", "{result}");
+    assert_eq!(result["serverInfo"]["name"], "mcp-files-sqlite", "{result}");
+    assert_eq!(result["serverInfo"]["version"], env!("CARGO_PKG_VERSION"), "{result}");
+    let capabilities = result["capabilities"].as_object().unwrap();
+    let mut declared: Vec<&str> = capabilities.keys().map(String::as_str).collect();
+    declared.sort_unstable();
+    assert_eq!(declared, ["resources", "tools"], "{result}");
+    assert!(
+        result["instructions"].as_str().is_some_and(|i| i.contains("list_allowed_directories"))
+    );
+}
+
+#[test]
+fn legacy_tools_list_has_every_file_tool() {
+    let mut server = TestServer::builder().empty().start();
+    let tools = server.request("tools/list", json!({}));
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "read_text_file",
+        "read_media_file",
+        "read_multiple_files",
+        "write_file",
+        "edit_file",
+        "create_directory",
+        "list_directory",
+        "list_directory_with_sizes",
+        "directory_tree",
+        "move_file",
+        "search_files",
+        "get_file_info",
+        "list_allowed_directories",
+        "copy_file",
+        "delete_file",
+        "grep_files",
+    ] {
+        assert!(names.contains(&expected), "missing tool {expected} in {names:?}");
+    }
+}
+
+#[test]
+fn modern_discover_reports_server_info_and_both_eras() {
+    // A raw handshake, to see the initialize result itself.
+    let mut server = TestServer::builder().modern().start();
+    let discover = server.request("server/discover", json!({}));
+    let result = &discover["result"];
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "mcp-files-sqlite",
+        "{discover}"
+    );
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(result["capabilities"]["tools"].is_object(), "{discover}");
+    assert!(result["capabilities"]["resources"].is_object(), "{discover}");
+    let versions = result["supportedVersions"].as_array().unwrap();
+    assert!(
+        versions.contains(&json!("2025-11-25")) && versions.contains(&json!("2026-07-28")),
+        "{discover}"
+    );
+}
+
+#[test]
+fn legacy_client_asking_for_2026_gets_2025_11_25() {
+    let mut server = TestServer::builder().modern().start();
+    // This server has not chosen an era yet (server/discover does not choose one), so a legacy
+    // initialize asking for the modern version still works and is answered with 2025-11-25.
+    server.request("server/discover", json!({}));
+    let response = server.request(
+        "initialize",
+        json!({"protocolVersion": "2026-07-28", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}),
+    );
+    assert_eq!(response["result"]["protocolVersion"], "2025-11-25", "{response}");
+}
+
+#[test]
+fn modern_client_calls_tools_with_meta() {
+    let mut server = TestServer::builder().modern().start();
+    let result = server.call_ok("read_text_file", json!({"path": "README.md"}));
+    assert!(text(&result).starts_with("# Corner Bookshop"), "{result}");
+    let listing = server.call_ok("list_allowed_directories", json!({}));
+    assert_eq!(listing["structuredContent"]["directories"][0]["path"], server.path(""));
+}
+
+#[test]
+fn modern_request_without_meta_is_refused_without_killing_the_server() {
+    let mut server = TestServer::builder().modern().start();
+    server.call_ok("list_allowed_directories", json!({}));
+    server.send_raw(r#"{"jsonrpc":"2.0","id":900,"method":"tools/list","params":{}}"#);
+    let response = server.wait_response(900, Duration::from_secs(10));
+    assert!(response["error"]["code"].is_number(), "{response}");
+    server.call_ok("list_allowed_directories", json!({}));
+}
+
+#[test]
+fn non_json_lines_and_unknown_methods_do_not_kill_the_server() {
+    let mut server = TestServer::start();
+    server.send_raw("this is not json");
+    server.send_raw("{\"unterminated\": ");
+    server.send_raw("[1, 2, 3]");
+    let unknown = server.request("no/such/method", json!({}));
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    let unknown_tool =
+        server.request("tools/call", json!({"name": "no_such_tool", "arguments": {}}));
+    assert!(unknown_tool["error"].is_object(), "{unknown_tool}");
+    let pong = server.request("ping", json!({}));
+    assert_eq!(pong["result"], json!({}), "{pong}");
+    assert!(server.is_running());
+}
+
+#[test]
+fn malformed_tool_arguments_are_an_error_result() {
+    let mut server = TestServer::start();
+    let err = server.call_err("read_text_file", json!({"path": 42}));
+    assert!(err.contains("deserialize") || err.contains("invalid"), "{err}");
+    let err = server.call_err("read_text_file", json!({}));
+    assert!(err.contains("path"), "{err}");
+    let err = server.call_err("read_text_file", json!({"path": "README.md", "head": 2, "tail": 2}));
+    assert!(err.contains("only one of head, tail"), "{err}");
+}
+
+#[test]
+fn every_tool_has_a_description_title_and_honest_annotations() {
+    let mut server = TestServer::start();
+    let tools = server.request("tools/list", json!({}));
+    for tool in tools["result"]["tools"].as_array().unwrap() {
+        let name = tool["name"].as_str().unwrap();
+        assert!(
+            tool["description"].as_str().is_some_and(|d| d.len() > 30),
+            "{name} needs a description"
+        );
+        assert!(tool["title"].is_string(), "{name} needs a title");
+        let annotations = &tool["annotations"];
+        assert_eq!(annotations["openWorldHint"], false, "{name}");
+        let writes = [
+            "write_file",
+            "edit_file",
+            "create_directory",
+            "move_file",
+            "copy_file",
+            "delete_file",
+        ]
+        .contains(&name);
+        assert_eq!(annotations["readOnlyHint"], json!(!writes), "{name}");
+        if writes {
+            assert!(annotations["destructiveHint"].is_boolean(), "{name}");
+            assert!(annotations["idempotentHint"].is_boolean(), "{name}");
+        }
+        let structured =
+            !["read_text_file", "read_media_file", "read_multiple_files"].contains(&name);
+        assert_eq!(tool["outputSchema"].is_object(), structured, "{name} outputSchema");
+    }
+}
+
+#[test]
+fn structured_content_matches_the_output_schema_fields() {
+    let mut server = TestServer::start();
+    let tools = server.request("tools/list", json!({}));
+    let schema = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "list_directory")
+        .unwrap()["outputSchema"]
+        .clone();
+    let result = server.call_ok("list_directory", json!({"path": "."}));
+    let structured = result["structuredContent"].as_object().unwrap();
+    for required in schema["required"].as_array().unwrap() {
+        assert!(
+            structured.contains_key(required.as_str().unwrap()),
+            "missing {required} in {result}"
+        );
+    }
+    for key in structured.keys() {
+        assert!(schema["properties"].get(key).is_some(), "{key} not in the schema");
+    }
+}
+
+#[test]
+fn read_only_server_does_not_offer_write_tools() {
+    let mut server = TestServer::builder().args(["--read-only"]).start();
+    let tools = server.request("tools/list", json!({}));
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"read_text_file"));
+    for write in
+        ["write_file", "edit_file", "create_directory", "move_file", "copy_file", "delete_file"]
+    {
+        assert!(!names.contains(&write), "{write} offered on a read-only server");
+    }
+}
+
+#[test]
+fn server_exits_promptly_with_status_zero_when_stdin_closes() {
+    let mut server = TestServer::start();
+    server.call_ok("list_allowed_directories", json!({}));
+    assert_eq!(server.close_and_wait(Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+fn server_exits_cleanly_when_stdin_closes_before_the_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let output =
+        Command::new(BIN).arg(dir.path()).stdin(std::process::Stdio::null()).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.stdout.is_empty(), "stdout must carry only protocol messages");
+}
+
+fn start_error(args: &[&str]) -> String {
+    let output = Command::new(BIN).args(args).stdin(std::process::Stdio::null()).output().unwrap();
+    assert_ne!(output.status.code(), Some(0), "{args:?} should fail");
+    assert!(output.stdout.is_empty(), "errors go to stderr, never stdout");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn missing_root_fails_at_start_naming_the_path_with_an_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let err = start_error(&[missing.to_str().unwrap()]);
+    assert!(err.contains(missing.to_str().unwrap()) && err.contains("does not exist"), "{err}");
+    assert!(err.contains("mcp-files-sqlite --root"), "{err}");
+}
+
+#[test]
+fn root_that_is_a_file_fails_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, "x").unwrap();
+    let err = start_error(&["--ro-root", file.to_str().unwrap()]);
+    assert!(err.contains("is not a directory") && err.contains("--ro-root"), "{err}");
+}
+
+#[test]
+fn no_root_fails_at_start_with_an_example() {
+    let err = start_error(&[]);
+    assert!(
+        err.contains("no directory to serve") && err.contains("mcp-files-sqlite ~/code/my-app"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_limit_fails_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = start_error(&["--max-read-bytes", "0", dir.path().to_str().unwrap()]);
+    assert!(err.contains("greater than zero"), "{err}");
+}
+
+#[test]
+fn version_and_help() {
+    let version = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--root",
+        "--ro-root",
+        "--read-only",
+        "--config",
+        "--max-read-bytes",
+        "--max-entries",
+        "--log-level",
+        "Examples:",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
+
+#[test]
+fn config_file_supplies_roots_and_limits_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(project.join("big.txt"), "x".repeat(3000)).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "roots = [\"project\"]\nmax_read_bytes = \"2KiB\"\n").unwrap();
+    let mut server = TestServer::builder()
+        .empty()
+        .no_root_arg()
+        .args(["--config", config.to_str().unwrap()])
+        .start();
+    let err = server.call_err("read_text_file", json!({"path": "big.txt"}));
+    assert!(err.contains("2048-byte limit"), "{err}");
+    drop(server);
+    let mut server = TestServer::builder()
+        .empty()
+        .no_root_arg()
+        .args(["--config", config.to_str().unwrap(), "--max-read-bytes", "4KiB"])
+        .start();
+    server.call_ok("read_text_file", json!({"path": "big.txt"}));
+}
+
+#[test]
+fn config_file_with_unknown_key_fails_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "roots = [\".\"]\nmax_reed_bytes = 5\n").unwrap();
+    let err = start_error(&["--config", config.to_str().unwrap()]);
+    assert!(err.contains("max_reed_bytes"), "{err}");
+}

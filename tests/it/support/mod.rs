@@ -1,0 +1,525 @@
+//! `TestServer`: spawns the real binary on a temporary copy of `sample-data/` (or any directory),
+//! speaks newline-delimited JSON-RPC to it in either protocol era, and collects notifications.
+//! Every wait has a timeout; a failure prints the last request and the server's stderr. Any line on
+//! stdout that is not JSON fails the test: stdout belongs to the protocol.
+
+#![allow(dead_code)] // Each test module uses a different part of the harness.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_mcp-files-sqlite");
+
+/// Default wait for a response.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The protocol era a test speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// `initialize` handshake, protocol 2025-11-25.
+    Legacy,
+    /// No handshake; `_meta` with protocol 2026-07-28 on every request.
+    Modern,
+}
+
+/// How to start a server.
+pub struct Builder {
+    args: Vec<String>,
+    sample_data: bool,
+    root_arg: bool,
+    era: Era,
+    nofile: Option<u32>,
+    client_roots: Option<PathsFn>,
+    extra_args: Option<PathsFn>,
+}
+
+/// Makes strings (arguments, URIs) from the temporary base and root, once they exist.
+type PathsFn = Box<dyn FnOnce(&Path, &Path) -> Vec<String>>;
+
+/// A running server and the temporary directory it serves.
+pub struct TestServer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    messages: Receiver<Result<Value, String>>,
+    stderr: Arc<Mutex<String>>,
+    next_id: u64,
+    last_request: String,
+    /// The `initialize` result (legacy era), `null` otherwise.
+    pub initialize_result: Value,
+    /// Notifications, server requests, and responses that arrived while waiting for another.
+    pub notifications: Vec<Value>,
+    era: Era,
+    client_roots: Option<Vec<String>>,
+    /// The temporary directory: `root` is `base/root`.
+    pub base: TempDir,
+    /// The served root (canonical path).
+    pub root: PathBuf,
+}
+
+impl Builder {
+    /// Extra command-line arguments (after the root).
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Start with an empty root instead of a copy of `sample-data/`.
+    pub fn empty(mut self) -> Self {
+        self.sample_data = false;
+        self
+    }
+
+    /// Do not pass the root on the command line (the test passes its own roots in `args`).
+    pub fn no_root_arg(mut self) -> Self {
+        self.root_arg = false;
+        self
+    }
+
+    /// Speak the 2026-07-28 protocol (no handshake, `_meta` on every request).
+    pub fn modern(mut self) -> Self {
+        self.era = Era::Modern;
+        self
+    }
+
+    /// Prepares the temporary directory (base, root) before start and returns more arguments,
+    /// for roots and files whose paths are only known then.
+    pub fn setup_args(mut self, f: impl FnOnce(&Path, &Path) -> Vec<String> + 'static) -> Self {
+        self.extra_args = Some(Box::new(f));
+        self
+    }
+
+    /// Run the server with this open-file limit (`ulimit -n`).
+    pub fn nofile(mut self, limit: u32) -> Self {
+        self.nofile = Some(limit);
+        self
+    }
+
+    /// Offer the roots capability and answer `roots/list` with the URIs `f` makes from the
+    /// temporary base and root.
+    pub fn client_roots(mut self, f: impl FnOnce(&Path, &Path) -> Vec<String> + 'static) -> Self {
+        self.client_roots = Some(Box::new(f));
+        self
+    }
+
+    /// Prepares the directory (calling `setup` with base and root before the server starts), starts
+    /// the server, and (legacy) completes the handshake.
+    pub fn start_with(self, setup: impl FnOnce(&Path, &Path)) -> TestServer {
+        let base = tempfile::Builder::new().prefix("mcpfs-it-").tempdir().expect("temp dir");
+        let root = base.path().join("root");
+        std::fs::create_dir(&root).expect("create root");
+        if self.sample_data {
+            copy_tree(&sample_data(), &root);
+        }
+        let root = root.canonicalize().expect("canonical root");
+        setup(base.path(), &root);
+        let mut args: Vec<String> = Vec::new();
+        if self.root_arg {
+            args.push(root.display().to_string());
+        }
+        args.extend(self.args);
+        if let Some(extra) = self.extra_args {
+            args.extend(extra(base.path(), &root));
+        }
+        let client_roots = self.client_roots.map(|f| f(base.path(), &root));
+        let mut server = spawn(args, self.nofile, self.era, client_roots, base, root);
+        if server.era == Era::Legacy {
+            let mut capabilities = json!({});
+            if server.client_roots.is_some() {
+                capabilities = json!({ "roots": { "listChanged": true } });
+            }
+            let response = server.request(
+                "initialize",
+                json!({
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": capabilities,
+                    "clientInfo": { "name": "it", "version": "0" }
+                }),
+            );
+            assert!(response.get("result").is_some(), "initialize failed: {response}");
+            server.initialize_result = response["result"].clone();
+            server.notify("notifications/initialized", json!({}));
+        }
+        server
+    }
+
+    /// `start_with` without extra setup.
+    pub fn start(self) -> TestServer {
+        self.start_with(|_, _| {})
+    }
+}
+
+impl TestServer {
+    /// A builder: legacy era, a copy of `sample-data/` as the only (writable) root.
+    pub fn builder() -> Builder {
+        Builder {
+            args: Vec::new(),
+            sample_data: true,
+            root_arg: true,
+            era: Era::Legacy,
+            nofile: None,
+            client_roots: None,
+            extra_args: None,
+        }
+    }
+
+    /// The default server.
+    pub fn start() -> TestServer {
+        Self::builder().start()
+    }
+
+    /// Sends a request and waits for its response (the whole JSON-RPC message).
+    pub fn request(&mut self, method: &str, params: Value) -> Value {
+        self.request_timeout(method, params, TIMEOUT)
+    }
+
+    /// `request` with a custom timeout.
+    pub fn request_timeout(&mut self, method: &str, params: Value, timeout: Duration) -> Value {
+        let id = self.send_request(method, params);
+        self.wait_response(id, timeout)
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub fn send_request(&mut self, method: &str, mut params: Value) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        if self.era == Era::Modern {
+            let meta = params
+                .as_object_mut()
+                .expect("params must be an object")
+                .entry("_meta")
+                .or_insert_with(|| json!({}));
+            let meta = meta.as_object_mut().expect("_meta must be an object");
+            for (key, value) in modern_meta().as_object().expect("object") {
+                meta.entry(key.clone()).or_insert(value.clone());
+            }
+        }
+        let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        self.send_raw(&message.to_string());
+        id
+    }
+
+    /// Sends a notification.
+    pub fn notify(&mut self, method: &str, params: Value) {
+        let message = json!({ "jsonrpc": "2.0", "method": method, "params": params });
+        self.send_raw(&message.to_string());
+    }
+
+    /// Writes one raw line to the server's stdin.
+    pub fn send_raw(&mut self, line: &str) {
+        self.last_request = line.chars().take(2000).collect();
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| self.fail(&format!("writing to the server: {e}")));
+    }
+
+    /// Waits for the response with this id, keeping notifications for later.
+    pub fn wait_response(&mut self, id: u64, timeout: Duration) -> Value {
+        let is_response = |m: &Value| m.get("id") == Some(&json!(id)) && m.get("method").is_none();
+        if let Some(idx) = self.notifications.iter().position(is_response) {
+            return self.notifications.remove(idx);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let message = self.next_message(deadline, &format!("the response to request {id}"));
+            if is_response(&message) {
+                return message;
+            }
+            self.keep(message);
+        }
+    }
+
+    /// Calls a tool and returns its result object (which may have `isError: true`).
+    pub fn call_tool(&mut self, name: &str, arguments: Value) -> Value {
+        self.call_tool_timeout(name, arguments, TIMEOUT)
+    }
+
+    /// `call_tool` with a custom timeout.
+    pub fn call_tool_timeout(&mut self, name: &str, arguments: Value, timeout: Duration) -> Value {
+        let response = self.request_timeout(
+            "tools/call",
+            json!({ "name": name, "arguments": arguments }),
+            timeout,
+        );
+        match response.get("result") {
+            Some(result) => result.clone(),
+            None => self.fail(&format!("tools/call {name} returned a protocol error: {response}")),
+        }
+    }
+
+    /// Calls a tool that must succeed; returns the result.
+    pub fn call_ok(&mut self, name: &str, arguments: Value) -> Value {
+        let result = self.call_tool(name, arguments.clone());
+        if result["isError"] == json!(true) {
+            self.fail(&format!("{name} {arguments} failed: {}", text(&result)));
+        }
+        result
+    }
+
+    /// Calls a tool that must fail; returns the error text.
+    pub fn call_err(&mut self, name: &str, arguments: Value) -> String {
+        let result = self.call_tool(name, arguments.clone());
+        if result["isError"] != json!(true) {
+            self.fail(&format!("{name} {arguments} should have failed but returned: {result}"));
+        }
+        text(&result)
+    }
+
+    /// Waits for a notification with this method (including ones already received).
+    pub fn expect_notification(&mut self, method: &str, timeout: Duration) -> Value {
+        if let Some(idx) = self.notifications.iter().position(|n| n["method"] == method) {
+            return self.notifications.remove(idx);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let message = self.next_message(deadline, &format!("a {method} notification"));
+            if message["method"] == method && message.get("id").is_none() {
+                return message;
+            }
+            self.keep(message);
+        }
+    }
+
+    /// Closes stdin and waits (with a timeout) for the process to exit; returns its status code.
+    pub fn close_and_wait(&mut self, timeout: Duration) -> Option<i32> {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                self.fail("the server did not exit after stdin closed");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// The server's stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A path under the root, as a string.
+    pub fn path(&self, rel: &str) -> String {
+        if rel.is_empty() {
+            self.root.display().to_string()
+        } else {
+            self.root.join(rel).display().to_string()
+        }
+    }
+
+    /// Panics with the context needed to debug the failure.
+    pub fn fail(&self, what: &str) -> ! {
+        panic!(
+            "{what}\n--- last request:\n{}\n--- server stderr:\n{}",
+            self.last_request,
+            self.stderr()
+        );
+    }
+
+    fn next_message(&mut self, deadline: Instant, waiting_for: &str) -> Value {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.messages.recv_timeout(left) {
+            Ok(Ok(message)) => message,
+            Ok(Err(line)) => {
+                self.fail(&format!("the server wrote a non-JSON line to stdout: {line:?}"))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                self.fail(&format!("timed out waiting for {waiting_for}"))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                self.fail(&format!("the server closed stdout while waiting for {waiting_for}"))
+            }
+        }
+    }
+
+    /// Keeps a notification, or answers a request from the server (roots/list, ping).
+    fn keep(&mut self, message: Value) {
+        if let (Some(id), Some(method)) =
+            (message.get("id"), message.get("method").and_then(Value::as_str))
+        {
+            let result = match (method, &self.client_roots) {
+                ("roots/list", Some(roots)) => {
+                    json!({ "roots": roots.iter().map(|uri| json!({ "uri": uri })).collect::<Vec<_>>() })
+                }
+                ("ping", _) => json!({}),
+                _ => {
+                    let reply = json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32601, "message": "not supported by the test client" } });
+                    self.send_raw(&reply.to_string());
+                    self.notifications.push(message);
+                    return;
+                }
+            };
+            let reply = json!({ "jsonrpc": "2.0", "id": id, "result": result });
+            self.send_raw(&reply.to_string());
+            self.notifications.push(message);
+            return;
+        }
+        self.notifications.push(message);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `_meta` a 2026-07-28 client puts on every request.
+pub fn modern_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": { "name": "it", "version": "0" }
+    })
+}
+
+/// All text blocks of a tool result, joined by newlines.
+pub fn text(result: &Value) -> String {
+    result["content"]
+        .as_array()
+        .map(|blocks| {
+            blocks.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("\n")
+        })
+        .unwrap_or_default()
+}
+
+/// The repository's `sample-data/` directory.
+pub fn sample_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data")
+}
+
+/// Copies a directory tree (files and directories only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().expect("file type");
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+/// A fingerprint of everything under `dir`: each path with its kind and, for files, a content hash;
+/// symlink targets for links. Used to prove that a refused request changed nothing.
+pub fn fingerprint(dir: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    fingerprint_into(dir, dir, &mut out);
+    out
+}
+
+fn fingerprint_into(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let rel = path.strip_prefix(base).expect("under base").to_owned();
+        let meta = std::fs::symlink_metadata(&path).expect("lstat");
+        let kind = meta.file_type();
+        let print = if kind.is_symlink() {
+            format!("link {}", std::fs::read_link(&path).expect("readlink").display())
+        } else if kind.is_dir() {
+            fingerprint_into(base, &path, out);
+            "dir".to_owned()
+        } else if kind.is_file() {
+            let mut bytes = Vec::new();
+            std::fs::File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).expect("read");
+            let mut hasher = DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            format!("file {} {:x}", bytes.len(), hasher.finish())
+        } else {
+            "special".to_owned()
+        };
+        out.insert(rel, print);
+    }
+}
+
+fn spawn(
+    args: Vec<String>,
+    nofile: Option<u32>,
+    era: Era,
+    client_roots: Option<Vec<String>>,
+    base: TempDir,
+    root: PathBuf,
+) -> TestServer {
+    let mut command = match nofile {
+        Some(limit) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                .arg(BIN)
+                .args(&args);
+            c
+        }
+        None => {
+            let mut c = Command::new(BIN);
+            c.args(&args);
+            c
+        }
+    };
+    // The server must not depend on its working directory: run it somewhere unrelated.
+    command.current_dir(base.path()).env("RUST_LOG", "warn,mcp_files_sqlite=debug");
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr_pipe = child.stderr.take().expect("stderr");
+    let (tx, messages) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let parsed = serde_json::from_str::<Value>(&line).map_err(|_| line);
+            if tx.send(parsed).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&stderr);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr_pipe).lines() {
+            let Ok(line) = line else { break };
+            let mut all = sink.lock().unwrap_or_else(|e| e.into_inner());
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
+    TestServer {
+        child,
+        stdin,
+        messages,
+        stderr,
+        next_id: 0,
+        last_request: String::new(),
+        notifications: Vec::new(),
+        initialize_result: Value::Null,
+        era,
+        client_roots,
+        base,
+        root,
+    }
+}
