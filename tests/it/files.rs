@@ -610,3 +610,38 @@ fn tools_answer_within_the_timeout_while_others_run() {
     let grep = server.wait_response(id, Duration::from_secs(20));
     assert!(grep["result"].is_object(), "{grep}");
 }
+
+#[test]
+fn walks_honour_dot_ignore_git_exclusions_and_whitelists() {
+    let mut server = TestServer::builder().start_with(|_, root| {
+        fs::create_dir_all(root.join(".git/info")).unwrap();
+        fs::write(root.join(".git/config"), "[core]\n").unwrap();
+        fs::write(root.join(".git/info/exclude"), "*.local\n").unwrap();
+        fs::write(root.join("settings.local"), "secret=1\n").unwrap();
+        // `.ignore` hides Markdown files but whitelists README.md; `.gitignore` still hides build/.
+        fs::write(root.join(".ignore"), "*.md\n!README.md\n").unwrap();
+    });
+    let found = server.call_ok("search_files", json!({"path": ".", "pattern": "*"}));
+    let matches: Vec<String> = found["structuredContent"]["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().trim_start_matches(&server.path("")).to_owned())
+        .collect();
+    assert!(!matches.iter().any(|m| m == "/.git" || m.starts_with("/.git/")), "{matches:?}");
+    assert!(!matches.iter().any(|m| m.ends_with(".md") && m != "/README.md"), "{matches:?}");
+    assert!(
+        matches.contains(&"/README.md".to_owned()) && matches.contains(&"/.gitignore".to_owned()),
+        "{matches:?}"
+    );
+    assert!(!matches.contains(&"/settings.local".to_owned()), "{matches:?}");
+    assert!(!matches.contains(&"/build/bundle.js".to_owned()), "{matches:?}");
+    assert!(matches.contains(&"/src/bookshop/app.py".to_owned()), "{matches:?}");
+    let grep = server.call_ok("grep_files", json!({"path": ".", "pattern": "secret=1|\\[core\\]"}));
+    assert_eq!(grep["structuredContent"]["matches"], 0, "{grep}");
+    let all = server.call_ok(
+        "grep_files",
+        json!({"path": ".", "pattern": "secret=1|\\[core\\]", "includeIgnored": true}),
+    );
+    assert_eq!(all["structuredContent"]["matches"], 2, "{all}");
+}

@@ -2,5 +2,8 @@
 
 mod escape;
 mod files;
+mod props;
 mod protocol;
+mod resources;
+mod scale;
 mod support;
