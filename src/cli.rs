@@ -14,14 +14,19 @@ Examples:
     mcp-files-sqlite --root ~/code/my-app --ro-root ~/Documents/specs
   Everything read-only, with larger reads allowed:
     mcp-files-sqlite --read-only --max-read-bytes 4MiB ~/code/my-app
+  A project folder and its SQLite database (read-only), plus a scratch database that may be written:
+    mcp-files-sqlite ~/code/shop --db ~/code/shop/data/shop.db --db-rw scratch=/tmp/scratch.db
+  Only databases, no folders:
+    mcp-files-sqlite --db sales=~/data/sales.sqlite --query-timeout 30s
   Settings from a file (flags given here win over it):
     mcp-files-sqlite --config ~/.config/mcp-files-sqlite.toml
 
 Sizes accept a plain byte count or a unit: 512KiB, 4MiB, 1GiB (also K, M, G, KB, MB, GB).
+Durations accept a unit: 500ms, 10s, 2m (a plain number is seconds).
 Logs go to stderr (RUST_LOG or --log-level); stdout carries only MCP messages.";
 
 /// An MCP server over stdio that lets a model read, search and edit the files under the
-/// directories you allow, and nothing else.
+/// directories you allow, and query the SQLite databases you name, and nothing else.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "mcp-files-sqlite", version, about, after_help = EXAMPLES)]
 pub struct Args {
@@ -40,6 +45,15 @@ pub struct Args {
     /// Make every root read-only.
     #[arg(long)]
     pub read_only: bool,
+
+    /// A SQLite database the model may query but not change: PATH, or NAME=PATH (NAME defaults to
+    /// the file name without extension). Repeatable.
+    #[arg(long = "db", value_name = "[NAME=]PATH")]
+    pub dbs: Vec<String>,
+
+    /// A SQLite database the model may also change with write_query and create_table. Repeatable.
+    #[arg(long = "db-rw", value_name = "[NAME=]PATH")]
+    pub dbs_rw: Vec<String>,
 
     /// Read settings from a TOML file (keys as the long flags, with underscores: roots, ro_roots,
     /// read_only, max_read_bytes, ...). Flags given on the command line win.
@@ -77,7 +91,23 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_line_bytes: Option<u64>,
 
-    /// Files per page of resources/list [default: 500].
+    /// How long one SQL query may run before it is stopped [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub query_timeout: Option<std::time::Duration>,
+
+    /// Rows per page of a query result (the rest comes with next_cursor) [default: 500].
+    #[arg(long, value_name = "N")]
+    pub max_rows: Option<usize>,
+
+    /// Longest text or BLOB cell returned; longer ones are cut or summarised [default: 2000].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_cell_bytes: Option<u64>,
+
+    /// Largest string or BLOB a SQL expression may build [default: 64MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_value_bytes: Option<u64>,
+
+    /// Resources per page of resources/list [default: 500].
     #[arg(long, value_name = "N")]
     pub resource_page_size: Option<usize>,
 
@@ -110,6 +140,26 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// Parses a duration: a number with `ms`, `s` or `m` (a plain number is seconds). Rejects zero.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a duration; write e.g. 500ms, 10s or 2m"))?;
+    let seconds = match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" => number / 1000.0,
+        "" | "s" | "sec" => number,
+        "m" | "min" => number * 60.0,
+        other => return Err(format!("unknown duration unit \"{other}\"; use ms, s or m")),
+    };
+    if !(seconds > 0.0 && seconds < 86_400.0 * 365.0) {
+        return Err("a duration must be greater than zero (and less than a year)".to_owned());
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +178,22 @@ mod tests {
         check("", Err(()));
         check("12 parsecs", Err(()));
         check("99999999999999999999G", Err(()));
+    }
+
+    #[test]
+    fn parse_duration_table() {
+        use std::time::Duration;
+        let check = |input: &str, expected: Result<Duration, ()>| {
+            assert_eq!(parse_duration(input).map_err(|_| ()), expected, "{input:?}");
+        };
+        check("10s", Ok(Duration::from_secs(10)));
+        check("10", Ok(Duration::from_secs(10)));
+        check("500ms", Ok(Duration::from_millis(500)));
+        check("1.5s", Ok(Duration::from_millis(1500)));
+        check("2m", Ok(Duration::from_secs(120)));
+        check("0s", Err(()));
+        check("fast", Err(()));
+        check("3h", Err(()));
     }
 
     #[test]

@@ -9,19 +9,25 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use serde::Deserialize;
 
-use crate::cli::{Args, parse_size};
+use crate::cli::{Args, parse_duration, parse_size};
+use crate::db::query::DbLimits;
+use crate::db::{self, Databases, DbSpec};
 use crate::sandbox::root::{Mode, Root};
 use crate::sandbox::{Limits, Sandbox};
 
 /// Files per page of `resources/list` unless configured otherwise.
 pub const DEFAULT_RESOURCE_PAGE_SIZE: usize = 500;
 
-const EXAMPLE: &str = "for example:\n  mcp-files-sqlite ~/code/my-app\n  mcp-files-sqlite --root ~/code/my-app --ro-root ~/Documents/specs\n(see mcp-files-sqlite --help)";
+const EXAMPLE: &str = "for example:\n  mcp-files-sqlite ~/code/my-app\n  mcp-files-sqlite --root ~/code/my-app --ro-root ~/Documents/specs\n  mcp-files-sqlite --db shop=~/data/shop.db\n(see mcp-files-sqlite --help)";
 
 /// Everything the server needs, validated and opened.
 pub struct Config {
     /// The roots and file limits.
     pub sandbox: Sandbox,
+    /// The open databases.
+    pub databases: Databases,
+    /// The database limits in force.
+    pub db_limits: DbLimits,
     /// Files per page of `resources/list`.
     pub resource_page_size: usize,
     /// Whether to ignore the roots a client announces.
@@ -37,6 +43,10 @@ struct FileConfig {
     roots: Vec<PathBuf>,
     #[serde(default)]
     ro_roots: Vec<PathBuf>,
+    #[serde(default)]
+    db: Vec<String>,
+    #[serde(default)]
+    db_rw: Vec<String>,
     read_only: Option<bool>,
     ignore_client_roots: Option<bool>,
     max_read_bytes: Option<Size>,
@@ -46,6 +56,10 @@ struct FileConfig {
     max_result_bytes: Option<Size>,
     max_line_bytes: Option<Size>,
     resource_page_size: Option<usize>,
+    query_timeout: Option<String>,
+    max_rows: Option<usize>,
+    max_cell_bytes: Option<Size>,
+    max_value_bytes: Option<Size>,
 }
 
 /// A size in the config file: a number of bytes or a string with a unit ("4MiB").
@@ -75,8 +89,13 @@ impl Config {
         let read_only_roots =
             if args.ro_roots.is_empty() { file.ro_roots.clone() } else { args.ro_roots.clone() };
         let all_read_only = args.read_only || file.read_only.unwrap_or(false);
-        if writable.is_empty() && read_only_roots.is_empty() {
-            bail!("no directory to serve: give at least one root, {EXAMPLE}");
+        let db_ro = if args.dbs.is_empty() { file.db.clone() } else { args.dbs.clone() };
+        let db_rw = if args.dbs_rw.is_empty() { file.db_rw.clone() } else { args.dbs_rw.clone() };
+        if writable.is_empty() && read_only_roots.is_empty() && db_ro.is_empty() && db_rw.is_empty()
+        {
+            bail!(
+                "no directory or database to serve: give at least one root or database, {EXAMPLE}"
+            );
         }
 
         let mut roots: Vec<Root> = Vec::new();
@@ -120,7 +139,10 @@ impl Config {
                      name: &str|
          -> anyhow::Result<usize> {
             match flag.or(file).unwrap_or(default) {
-                0 => bail!("{name} must be greater than zero"),
+                0 => bail!(
+                    "--{} (or {name} in the config file) must be greater than zero",
+                    name.replace('_', "-")
+                ),
                 n => Ok(n),
             }
         };
@@ -169,7 +191,58 @@ impl Config {
             DEFAULT_RESOURCE_PAGE_SIZE,
             "resource_page_size",
         )?;
+
+        let db_defaults = DbLimits::default();
+        let query_timeout = match (args.query_timeout, &file.query_timeout) {
+            (Some(t), _) => t,
+            (None, Some(text)) => parse_duration(text)
+                .map_err(|e| anyhow::anyhow!("query_timeout in the config file: {e}"))?,
+            (None, None) => db_defaults.query_timeout,
+        };
+        let db_limits = DbLimits {
+            query_timeout,
+            max_rows: count(args.max_rows, file.max_rows, db_defaults.max_rows, "max_rows")?,
+            max_result_bytes: limits.max_result_bytes,
+            max_cell_bytes: usize::try_from(size(
+                args.max_cell_bytes,
+                &file.max_cell_bytes,
+                db_defaults.max_cell_bytes as u64,
+                "max_cell_bytes",
+            )?)?,
+            max_value_bytes: usize::try_from(size(
+                args.max_value_bytes,
+                &file.max_value_bytes,
+                db_defaults.max_value_bytes as u64,
+                "max_value_bytes",
+            )?)?,
+        };
+        let mut specs: Vec<DbSpec> = Vec::new();
+        let requested = db_ro.iter().map(|s| (s, false)).chain(db_rw.iter().map(|s| (s, true)));
+        for (text, writable) in requested {
+            let spec = db_spec(text, writable, &cwd, home.as_deref())?;
+            if let Some(other) = specs.iter().find(|o| o.name == spec.name) {
+                bail!(
+                    "two databases are named \"{}\" ({} and {}); name them apart with NAME=PATH, e.g. --db {}2={}",
+                    spec.name,
+                    other.path.display(),
+                    spec.path.display(),
+                    spec.name,
+                    spec.path.display()
+                );
+            }
+            specs.push(spec);
+        }
+        let databases = Databases::open(&specs, &db_limits).map_err(|(spec, err)| {
+            anyhow::anyhow!(
+                "opening database \"{}\" at \"{}\": {err}; give an existing SQLite database file, e.g. --db shop=/path/to/shop.db",
+                spec.name,
+                spec.path.display()
+            )
+        })?;
+
         Ok(Config {
+            databases,
+            db_limits,
             sandbox: Sandbox::new(roots, limits, home),
             resource_page_size,
             ignore_client_roots: args.ignore_client_roots
@@ -214,6 +287,47 @@ fn open_root(given: &Path, mode: Mode, cwd: &Path, home: Option<&Path>) -> anyho
     Ok(Root::new(display, canonical, mode, dir))
 }
 
+/// Parses `[NAME=]PATH` and checks the file: it must exist and be a regular file (SQLite checks
+/// that it is a database when it is opened). The path is made canonical so that opening it with
+/// `NOFOLLOW` cannot be redirected later.
+fn db_spec(text: &str, writable: bool, cwd: &Path, home: Option<&Path>) -> anyhow::Result<DbSpec> {
+    let flag = if writable { "--db-rw" } else { "--db" };
+    let (name, path) = match text.split_once('=') {
+        Some((name, path)) if db::is_valid_name(name) => (Some(name.to_owned()), path),
+        _ => (None, text),
+    };
+    let expanded = expand_home(Path::new(path), home);
+    let absolute = if expanded.is_absolute() { expanded } else { cwd.join(expanded) };
+    let shown = absolute.display();
+    let meta = match std::fs::metadata(&absolute) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "database \"{shown}\" does not exist (databases are never created); give an existing SQLite file, e.g. {flag} shop=/path/to/shop.db"
+        ),
+        Err(e) => return Err(e).with_context(|| format!("reading database \"{shown}\"")),
+    };
+    if !meta.is_file() {
+        bail!(
+            "database \"{shown}\" is not a file; give the SQLite database file itself, e.g. {flag} shop=/path/to/shop.db"
+        );
+    }
+    let canonical = std::fs::canonicalize(&absolute)
+        .with_context(|| format!("resolving database \"{shown}\""))?;
+    let name = match name {
+        Some(name) => name,
+        None => {
+            let stem = absolute.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+            if !db::is_valid_name(&stem) {
+                bail!(
+                    "database \"{shown}\" needs a name (its file name is not one: use letters, digits, _ and -); give one with {flag} NAME={shown}"
+                );
+            }
+            stem
+        }
+    };
+    Ok(DbSpec { name, path: canonical, writable })
+}
+
 fn expand_home(path: &Path, home: Option<&Path>) -> PathBuf {
     match (path.strip_prefix("~"), home) {
         (Ok(rest), Some(home)) => home.join(rest),
@@ -231,6 +345,15 @@ fn read_config_file(path: &Path, home: Option<&Path>) -> anyhow::Result<FileConf
     for root in config.roots.iter_mut().chain(config.ro_roots.iter_mut()) {
         let expanded = expand_home(root, home);
         *root = if expanded.is_absolute() { expanded } else { base.join(expanded) };
+    }
+    for spec in config.db.iter_mut().chain(config.db_rw.iter_mut()) {
+        let (name, path) = match spec.split_once('=') {
+            Some((name, path)) if db::is_valid_name(name) => (format!("{name}="), path.to_owned()),
+            _ => (String::new(), spec.clone()),
+        };
+        let expanded = expand_home(Path::new(&path), home);
+        let resolved = if expanded.is_absolute() { expanded } else { base.join(expanded) };
+        *spec = format!("{name}{}", resolved.display());
     }
     Ok(config)
 }

@@ -1,7 +1,8 @@
 //! # mcp-files-sqlite
 //!
-//! An MCP server over stdio that gives a model the user's project files: read, search and edit
-//! them under the directories the user allowed, and nothing outside them.
+//! An MCP server over stdio that gives a model the user's project files and SQLite databases:
+//! read, search and edit files under the directories the user allowed, query the databases the
+//! user named (and change those opened writable), and nothing else.
 //!
 //! ## Architecture
 //!
@@ -11,6 +12,9 @@
 //! - [`sandbox`]: files under the configured roots. Synchronous; the server calls it inside
 //!   `spawn_blocking`. Paths are parsed once into [`sandbox::path::RelPath`] and every access
 //!   goes through the root's cap-std `Dir` (`RESOLVE_BENEATH`), never `std::fs` on a joined path.
+//! - [`db`]: the named SQLite databases, each on its own worker thread; the server awaits calls
+//!   on them. What SQL may do is decided by SQLite's authorizer (`db::policy`), not by reading
+//!   SQL text.
 //! - [`config`] and [`cli`]: the command line and TOML file, validated; `config` is the only code
 //!   that opens host paths by name (cap-std's ambient authority).
 //! - [`server`]: the only code that imports rmcp and builds wire JSON; errors become MCP responses
@@ -31,10 +35,17 @@
 //! sandbox/write.rs     atomic write, edit, mkdir, move, copy, delete
 //! sandbox/edit.rs      applying edits and unified diffs; pure
 //! sandbox/search.rs    listing, tree, glob search, grep, file info, resource pages
-//! server/mod.rs        Server: ServerHandler, capabilities, serve_stdio
-//! server/tools/        tool params, handlers and renderers
-//! server/resources.rs  resources/list, read, templates
-//! server/uri.rs        file:// URIs, cursors, MIME types; pure
+//! db/mod.rs            Databases, Database::run (a job on the worker), DbSpec, names
+//! db/query.rs          Session: open with safe settings; read, write, explain, describe, schema
+//! db/policy.rs         the authorizer's decisions per access mode; pure
+//! db/value.rs          cells and pages of rows (cut and summarised to the cell limit)
+//! db/worker.rs         one thread per database running jobs, panics contained
+//! db/error.rs          db::Error: every way a database call fails, with the fix
+//! server/mod.rs        Server: ServerHandler, capabilities, instructions, serve_stdio
+//! server/tools/        tool params, handlers and renderers (files.rs, sql.rs)
+//! server/resources.rs  resources/list (databases, then files), file reads, templates
+//! server/db_resources.rs  sqlite:// schema and table resources, completion
+//! server/uri.rs        file:// and sqlite:// URIs, cursors, MIME types; pure
 //! server/errors.rs     core errors → MCP errors and isError results
 //! ```
 //!
@@ -47,5 +58,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod sandbox;
 pub mod server;

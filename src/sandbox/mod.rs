@@ -97,7 +97,7 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// A sandbox over `roots` (at least one, checked by config). `home` is the user's home
+    /// A sandbox over `roots` (possibly none, when the server serves only databases). `home` is the user's home
     /// directory, used to expand `~` in client paths.
     pub fn new(roots: Vec<Root>, limits: Limits, home: Option<PathBuf>) -> Self {
         let home = home.as_deref().and_then(host_components);
@@ -131,6 +131,10 @@ impl Sandbox {
     /// Errors: `Outside` for every form that is or could be outside the allowed directories,
     /// `InvalidPath` for malformed input.
     pub fn locate(&self, input: &str) -> Result<Loc> {
+        if self.roots.is_empty() {
+            let reason = Some("this server allows no directories, only databases");
+            return Err(Error::Outside { input: input.to_owned(), reason });
+        }
         let parsed = parse_input(input).map_err(|e| Error::from_syntax(input, e))?;
         let outside = || Error::Outside { input: input.to_owned(), reason: None };
         let absolute: Vec<String> = match parsed {

@@ -2,6 +2,7 @@
 //! declares exactly the capabilities it implements, and turns requests into calls on the cores.
 //! `serve_stdio` runs it over stdin/stdout until the client closes stdin.
 
+pub mod db_resources;
 pub mod errors;
 pub mod resources;
 pub mod tools;
@@ -11,17 +12,19 @@ use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    CompleteRequestParams, CompleteResult, Implementation, ListResourceTemplatesResult,
+    ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext, ServerInitializeError};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool_handler};
 
 use crate::config::Config;
+use crate::db::Databases;
 use crate::sandbox::Sandbox;
 use crate::sandbox::root::Mode;
 
-const INSTRUCTIONS: &str = "\
+const FILE_INSTRUCTIONS: &str = "\
 Files: read, search and edit files under the allowed directories (list_allowed_directories shows \
 them and which are writable). Paths may be absolute, relative to the first allowed directory, or \
 file:// URIs; nothing outside the allowed directories is reachable. To find things use grep_files \
@@ -29,34 +32,63 @@ file:// URIs; nothing outside the allowed directories is reachable. To find thin
 offset/limit; change files with edit_file (it returns a diff; dryRun previews). Every file is also \
 a file:// resource.";
 
+const DB_INSTRUCTIONS: &str = "\
+Databases: SQLite databases the user opened (list_databases shows them and which allow writes; \
+pass db when several are open). Start with list_tables and describe_table, or read the \
+sqlite://<db>/schema resource; answer questions with read_query (one statement, ?1 placeholders \
+with params, large results a page at a time through next_cursor); check a plan with \
+explain_query. Writes (write_query, create_table) exist only for databases opened with --db-rw.";
+
 /// The MCP server: shared, cheap to clone (requests run concurrently on clones).
 #[derive(Clone)]
 pub struct Server {
     shared: Arc<Shared>,
     tool_router: ToolRouter<Server>,
+    offer: tools::Offer,
 }
 
 struct Shared {
     sandbox: Arc<Sandbox>,
+    databases: Arc<Databases>,
     resource_page_size: usize,
     ignore_client_roots: bool,
+    instructions: String,
 }
 
 impl Server {
-    /// A server over the configured roots. Write tools are offered only if some root is writable.
+    /// A server over the configured roots and databases. Write tools are offered only if
+    /// something is writable.
     pub fn new(config: Config) -> Self {
-        let writable = config.sandbox.roots().iter().any(|r| r.mode() == Mode::Writable);
+        let offer = tools::Offer {
+            files: !config.sandbox.roots().is_empty(),
+            files_writable: config.sandbox.roots().iter().any(|r| r.mode() == Mode::Writable),
+            databases: !config.databases.is_empty(),
+            databases_writable: config.databases.all().iter().any(|d| d.writable()),
+        };
+        let instructions = [(offer.files, FILE_INSTRUCTIONS), (offer.databases, DB_INSTRUCTIONS)]
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, text)| *text)
+            .collect::<Vec<_>>()
+            .join("\n\n");
         let shared = Shared {
+            instructions,
+            databases: Arc::new(config.databases),
             sandbox: Arc::new(config.sandbox),
             resource_page_size: config.resource_page_size,
             ignore_client_roots: config.ignore_client_roots,
         };
-        Server { shared: Arc::new(shared), tool_router: tools::router(writable) }
+        Server { shared: Arc::new(shared), tool_router: tools::router(&offer), offer }
     }
 
     /// The sandbox, for moving into blocking tasks.
     pub(crate) fn sandbox(&self) -> Arc<Sandbox> {
         Arc::clone(&self.shared.sandbox)
+    }
+
+    /// The databases.
+    pub(crate) fn databases(&self) -> Arc<Databases> {
+        Arc::clone(&self.shared.databases)
     }
 
     pub(crate) fn resource_page_size(&self) -> usize {
@@ -109,21 +141,25 @@ async fn client_root_uris(
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder().enable_tools().enable_resources().build();
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_completions()
+            .build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
                 env!("CARGO_PKG_NAME"),
                 env!("CARGO_PKG_VERSION"),
             ))
-            .with_instructions(INSTRUCTIONS)
+            .with_instructions(self.shared.instructions.clone())
     }
 
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        self.list_file_resources(request.and_then(|r| r.cursor)).await
+        self.list_resources_page(request.and_then(|r| r.cursor), &ctx).await
     }
 
     async fn list_resource_templates(
@@ -131,15 +167,29 @@ impl ServerHandler for Server {
         _request: Option<PaginatedRequestParams>,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        Ok(resources::templates())
+        Ok(resources::templates(self.offer.files, self.offer.databases))
     }
 
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        Ok(self.read_file_resource(request.uri).await?.into())
+        let uri = request.uri;
+        let result = if uri.starts_with("sqlite:") {
+            self.read_database_resource(uri, &ctx).await?
+        } else {
+            self.read_file_resource(uri).await?
+        };
+        Ok(result.into())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        Ok(CompleteResult::new(self.complete_argument(request, &ctx).await?))
     }
 
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
@@ -160,7 +210,16 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
         .into_iter()
         .map(|d| format!("{} ({})", d.path, if d.writable { "rw" } else { "ro" }))
         .collect();
-    tracing::info!(?roots, "serving on stdio");
+    let databases: Vec<String> = config
+        .databases
+        .all()
+        .iter()
+        .map(|d| {
+            let mode = if d.writable() { "rw" } else { "ro" };
+            format!("{}={} ({mode})", d.name(), d.path().display())
+        })
+        .collect();
+    tracing::info!(?roots, ?databases, "serving on stdio");
     let running = match Server::new(config).serve(rmcp::transport::stdio()).await {
         Ok(running) => running,
         Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),

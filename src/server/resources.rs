@@ -1,57 +1,105 @@
-//! File resources: `resources/list` (every file under the allowed directories, paginated with an
-//! opaque cursor, ignore files applied), `resources/templates/list` (`file:///{+path}`), and
-//! `resources/read` (text as text, anything else as a base64 blob, within the size limits).
+//! Resource listing and file resources: `resources/list` (the databases' resources first, then
+//! every file under the allowed directories, paginated with an opaque cursor, ignore files
+//! applied), `resources/templates/list` (`file:///{+path}` and the table template), and reading
+//! `file://` resources (text as text, anything else as a base64 blob, within the size limits).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use rmcp::ErrorData;
 use rmcp::model::{
     Annotations, ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult, Resource,
     ResourceContents, ResourceTemplate,
 };
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer};
 use serde_json::json;
 
 use crate::sandbox::read::{into_text, not_text_at};
 use crate::sandbox::search::{FileItem, SortBy};
-use crate::sandbox::{Error, Sandbox};
+use crate::sandbox::{Error, Loc, Sandbox};
 use crate::server::Server;
+use crate::server::db_resources::TABLE_TEMPLATE;
 use crate::server::errors::{join_error, resource_error};
 use crate::server::tools::files::rfc3339;
-use crate::server::uri::{decode_cursor, encode_cursor, file_uri, mime_for};
+use crate::server::uri::{ListCursor, decode_cursor, encode_cursor, file_uri, mime_for};
 
 /// The template for files that are not listed (ignored files, or beyond what a client paged).
 pub const FILE_TEMPLATE: &str = "file:///{+path}";
 
 impl Server {
-    /// One page of file resources. An unknown cursor is an invalid-params error.
-    pub(crate) async fn list_file_resources(
+    /// One page of resources: database resources first, then files, `resource_page_size` per
+    /// page. An unknown cursor is an invalid-params error.
+    pub(crate) async fn list_resources_page(
         &self,
         cursor: Option<String>,
+        ctx: &RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let sandbox = self.sandbox();
-        let after = match cursor {
-            None => None,
-            Some(c) => Some(decode_cursor(&c, sandbox.roots().len()).ok_or_else(|| {
+        let has_files = !self.sandbox().roots().is_empty();
+        let start = match cursor {
+            None if self.databases().is_empty() => ListCursor::Files { after: None },
+            None => ListCursor::Databases { offset: 0 },
+            Some(c) => decode_cursor(&c, self.sandbox().roots().len()).ok_or_else(|| {
                 ErrorData::invalid_params(
                     "invalid cursor: pass the nextCursor of the previous page unchanged",
                     Some(json!({ "cursor": c })),
                 )
-            })?),
+            })?,
         };
         let page_size = self.resource_page_size();
-        let (items, more) = tokio::task::spawn_blocking(move || {
-            let (items, more) = sandbox.list_files_page(after.as_ref(), page_size)?;
+        let (mut items, after) = match start {
+            ListCursor::Files { after } => (Vec::new(), after),
+            ListCursor::Databases { offset } => {
+                let all = self.database_resources(ctx).await?;
+                // A schema change between pages can shorten the list: move on to the files.
+                let offset = offset.min(all.len());
+                let items: Vec<Resource> =
+                    all.into_iter().skip(offset).take(page_size + 1).collect();
+                if items.len() > page_size {
+                    let mut result =
+                        ListResourcesResult::with_all_items(items[..page_size].to_vec());
+                    result.next_cursor =
+                        Some(encode_cursor(&ListCursor::Databases { offset: offset + page_size }));
+                    return Ok(result);
+                }
+                (items, None)
+            }
+        };
+        let room = page_size - items.len();
+        if room == 0 || !has_files {
+            let mut result = ListResourcesResult::with_all_items(items);
+            if has_files {
+                result.next_cursor = Some(encode_cursor(&ListCursor::Files { after: None }));
+            }
+            return Ok(result);
+        }
+        let (files, next) = self.list_file_resources(after, room).await?;
+        items.extend(files);
+        let mut result = ListResourcesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    /// Up to `limit` file resources after `after`, and the cursor of what follows.
+    async fn list_file_resources(
+        &self,
+        after: Option<Loc>,
+        limit: usize,
+    ) -> Result<(Vec<Resource>, Option<String>), ErrorData> {
+        let sandbox = self.sandbox();
+        tokio::task::spawn_blocking(move || {
+            let (items, more) = sandbox.list_files_page(after.as_ref(), limit)?;
             let resources: Vec<Resource> =
                 items.iter().map(|item| file_resource(&sandbox, item)).collect();
-            let next = if more { items.last().map(|last| encode_cursor(&last.loc)) } else { None };
+            let next = match items.last() {
+                Some(last) if more => {
+                    Some(encode_cursor(&ListCursor::Files { after: Some(last.loc.clone()) }))
+                }
+                _ => None,
+            };
             Ok::<_, Error>((resources, next))
         })
         .await
         .map_err(|e| join_error("listing resources", e))?
-        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        let mut result = ListResourcesResult::with_all_items(items);
-        result.next_cursor = more;
-        Ok(result)
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
     }
 
     /// Reads a `file://` resource: a file as text or blob, a directory as a listing.
@@ -69,12 +117,24 @@ impl Server {
     }
 }
 
-/// The resource templates this server offers.
-pub fn templates() -> ListResourceTemplatesResult {
-    let files = ResourceTemplate::new(FILE_TEMPLATE, "files")
-        .with_title("Files under the allowed directories")
-        .with_description("Any file or directory under the allowed directories, by absolute path, including ones resources/list leaves out (ignored files).");
-    ListResourceTemplatesResult::with_all_items(vec![files])
+/// The resource templates this server offers: files if it serves directories, tables if it
+/// serves databases.
+pub fn templates(files: bool, databases: bool) -> ListResourceTemplatesResult {
+    let mut templates = Vec::new();
+    if files {
+        templates.push(ResourceTemplate::new(FILE_TEMPLATE, "files")
+            .with_title("Files under the allowed directories")
+            .with_description("Any file or directory under the allowed directories, by absolute path, including ones resources/list leaves out (ignored files)."));
+    }
+    if databases {
+        templates.push(
+            ResourceTemplate::new(TABLE_TEMPLATE, "tables")
+                .with_title("Tables of the databases")
+                .with_description("One table or view of a database: columns with types and keys, indexes, foreign keys, row count and five sample rows, as JSON. The table name is percent-encoded.")
+                .with_mime_type("application/json"),
+        );
+    }
+    ListResourceTemplatesResult::with_all_items(templates)
 }
 
 fn file_resource(sandbox: &Sandbox, item: &FileItem) -> Resource {

@@ -1,10 +1,13 @@
-//! Resource URIs: building `file:///…` URIs from client-visible paths, opaque pagination cursors,
-//! and guessing MIME types from names. Pure functions; parsing a `file://` URI back into a location
-//! is the sandbox's job (`Sandbox::locate` accepts URIs), so there is one parser for paths.
+//! Resource URIs: building `file:///…` URIs from client-visible paths, `sqlite://` URIs for
+//! databases (both ways), opaque pagination cursors, and guessing MIME types from names. Pure
+//! functions; parsing a `file://` URI back into a location is the sandbox's job (`Sandbox::locate`
+//! accepts URIs), so there is one parser for paths.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use percent_encoding::{
+    AsciiSet, CONTROLS, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode,
+};
 
 use crate::sandbox::Loc;
 use crate::sandbox::path::RelPath;
@@ -32,23 +35,91 @@ pub fn file_uri(absolute: &str) -> String {
     format!("file://{}", utf8_percent_encode(absolute, PATH_ESCAPES))
 }
 
+/// Characters escaped in a table name inside a `sqlite://` URI: all but RFC 3986 unreserved.
+const NAME_ESCAPES: &AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// A database resource named by a `sqlite://` URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqliteUri {
+    /// `sqlite://<db>/schema`: every object's DDL.
+    Schema { db: String },
+    /// `sqlite://<db>/table/<table>`: one table or view.
+    Table { db: String, table: String },
+}
+
+/// The URI of a database's schema resource.
+pub fn sqlite_schema_uri(db: &str) -> String {
+    format!("sqlite://{db}/schema")
+}
+
+/// The URI of a table's resource; the table name is percent-encoded, so any name round-trips.
+pub fn sqlite_table_uri(db: &str, table: &str) -> String {
+    format!("sqlite://{db}/table/{}", utf8_percent_encode(table, NAME_ESCAPES))
+}
+
+/// Parses a `sqlite://` URI; `None` for anything that is not one of ours (wrong shape, a bad
+/// database name, an undecodable table name). Whether the database and table exist is the
+/// caller's question.
+pub fn parse_sqlite_uri(uri: &str) -> Option<SqliteUri> {
+    let rest = uri.strip_prefix("sqlite://")?;
+    let (db, path) = rest.split_once('/')?;
+    if !crate::db::is_valid_name(db) {
+        return None;
+    }
+    let db = db.to_owned();
+    if path == "schema" {
+        return Some(SqliteUri::Schema { db });
+    }
+    let encoded = path.strip_prefix("table/")?;
+    if encoded.is_empty() || encoded.contains(['/', '?', '#']) {
+        return None;
+    }
+    let table = percent_decode_str(encoded).decode_utf8().ok()?.into_owned();
+    if table.contains('\0') {
+        return None;
+    }
+    Some(SqliteUri::Table { db, table })
+}
+
+/// Where a `resources/list` page starts: the databases' resources come first (schema, then
+/// tables, per database, by position), then the files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListCursor {
+    /// At this position in the sequence of database resources.
+    Databases { offset: usize },
+    /// After this file (or at the first file).
+    Files { after: Option<Loc> },
+}
+
 /// Encodes a resource-list position as an opaque cursor.
-pub fn encode_cursor(loc: &Loc) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}\n{}", loc.root, loc.rel))
+pub fn encode_cursor(cursor: &ListCursor) -> String {
+    let text = match cursor {
+        ListCursor::Databases { offset } => format!("d\n{offset}"),
+        ListCursor::Files { after: None } => "f\n".to_owned(),
+        ListCursor::Files { after: Some(loc) } => format!("{}\n{}", loc.root, loc.rel),
+    };
+    URL_SAFE_NO_PAD.encode(text)
 }
 
 /// Decodes a cursor made by `encode_cursor`; `None` if it is not one (or names a root that does
 /// not exist).
-pub fn decode_cursor(cursor: &str, n_roots: usize) -> Option<Loc> {
+pub fn decode_cursor(cursor: &str, n_roots: usize) -> Option<ListCursor> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let text = String::from_utf8(bytes).ok()?;
-    let (root, rel) = text.split_once('\n')?;
-    let root: usize = root.parse().ok()?;
-    if root >= n_roots {
-        return None;
+    let (head, rest) = text.split_once('\n')?;
+    match head {
+        "d" => Some(ListCursor::Databases { offset: rest.parse().ok()? }),
+        "f" if rest.is_empty() => Some(ListCursor::Files { after: None }),
+        _ => {
+            let root: usize = head.parse().ok()?;
+            if root >= n_roots {
+                return None;
+            }
+            let rel = RelPath::parse(rest).ok()?;
+            Some(ListCursor::Files { after: Some(Loc { root, rel }) })
+        }
     }
-    let rel = RelPath::parse(rel).ok()?;
-    Some(Loc { root, rel })
 }
 
 /// Extensions of text files that MIME databases get wrong or do not know (`.rs` is not
@@ -116,12 +187,49 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let loc = Loc { root: 1, rel: RelPath::parse("src/main.rs").unwrap() };
+        let loc = ListCursor::Files {
+            after: Some(Loc { root: 1, rel: RelPath::parse("src/main.rs").unwrap() }),
+        };
         let cursor = encode_cursor(&loc);
         assert_eq!(decode_cursor(&cursor, 2), Some(loc));
         assert_eq!(decode_cursor(&cursor, 1), None);
+        for other in [ListCursor::Databases { offset: 7 }, ListCursor::Files { after: None }] {
+            assert_eq!(decode_cursor(&encode_cursor(&other), 1), Some(other));
+        }
         assert_eq!(decode_cursor("not a cursor!", 2), None);
         assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("0\n../x"), 2), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("d\n-1"), 2), None);
+        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("f\nx"), 2), None);
+    }
+
+    #[test]
+    fn sqlite_uris_round_trip() {
+        assert_eq!(sqlite_schema_uri("shop"), "sqlite://shop/schema");
+        let odd = "order items/ü%?";
+        let uri = sqlite_table_uri("shop", odd);
+        assert_eq!(uri, "sqlite://shop/table/order%20items%2F%C3%BC%25%3F");
+        assert_eq!(
+            parse_sqlite_uri(&uri),
+            Some(SqliteUri::Table { db: "shop".into(), table: odd.into() })
+        );
+        assert_eq!(
+            parse_sqlite_uri("sqlite://shop/schema"),
+            Some(SqliteUri::Schema { db: "shop".into() })
+        );
+        for bad in [
+            "sqlite://shop",
+            "sqlite://shop/",
+            "sqlite://shop/tables/x",
+            "sqlite://shop/table/",
+            "sqlite://shop/table/a/b",
+            "sqlite://../table/x",
+            "sqlite://sh op/schema",
+            "sqlite://shop/table/%FF",
+            "sqlite://shop/table/a%00",
+            "file:///shop/schema",
+        ] {
+            assert_eq!(parse_sqlite_uri(bad), None, "{bad}");
+        }
     }
 
     #[test]

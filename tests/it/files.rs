@@ -339,7 +339,7 @@ fn directory_tree_honours_gitignore_unless_asked() {
         server.call_ok("directory_tree", json!({"path": ".", "excludePatterns": ["src", "*.md"]}));
     let body = text(&excluded);
     assert!(
-        !body.contains("bookshop") && !body.contains("README.md") && body.contains("app.js"),
+        !body.contains("inventory.py") && !body.contains("README.md") && body.contains("app.js"),
         "{body}"
     );
 }

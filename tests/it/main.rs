@@ -6,4 +6,5 @@ mod props;
 mod protocol;
 mod resources;
 mod scale;
+mod sql;
 mod support;

@@ -17,9 +17,13 @@ fn legacy_initialize_names_this_crate_and_declares_only_what_is_implemented() {
     let capabilities = result["capabilities"].as_object().unwrap();
     let mut declared: Vec<&str> = capabilities.keys().map(String::as_str).collect();
     declared.sort_unstable();
-    assert_eq!(declared, ["resources", "tools"], "{result}");
+    // Completions: the file and table templates' arguments.
+    assert_eq!(declared, ["completions", "resources", "tools"], "{result}");
+    let instructions = result["instructions"].as_str().unwrap_or_default();
+    assert!(instructions.contains("list_allowed_directories"), "{instructions}");
     assert!(
-        result["instructions"].as_str().is_some_and(|i| i.contains("list_allowed_directories"))
+        !instructions.contains("list_databases"),
+        "no database, no word of them: {instructions}"
     );
 }
 
@@ -257,7 +261,8 @@ fn root_that_is_a_file_fails_at_start() {
 fn no_root_fails_at_start_with_an_example() {
     let err = start_error(&[]);
     assert!(
-        err.contains("no directory to serve") && err.contains("mcp-files-sqlite ~/code/my-app"),
+        err.contains("no directory or database to serve")
+            && err.contains("mcp-files-sqlite ~/code/my-app"),
         "{err}"
     );
 }

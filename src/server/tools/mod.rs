@@ -2,6 +2,7 @@
 //! shares (running blocking core work off the async threads, structured results).
 
 pub mod files;
+pub mod sql;
 
 use rmcp::ErrorData;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -16,13 +17,43 @@ use crate::server::errors::{join_error, tool_error};
 pub const FILE_WRITE_TOOLS: &[&str] =
     &["write_file", "edit_file", "create_directory", "move_file", "copy_file", "delete_file"];
 
-/// All tools, minus the write tools when `writable` is false.
-pub fn router(writable: bool) -> ToolRouter<Server> {
-    let mut router = Server::file_tools();
-    if !writable {
-        for name in FILE_WRITE_TOOLS {
-            router.remove_route(name);
+/// Names of the SQL tools that change databases; offered only when some database is writable.
+pub const SQL_WRITE_TOOLS: &[&str] = &["write_query", "create_table"];
+
+/// What the server has to offer tools on.
+#[derive(Debug, Clone, Copy)]
+pub struct Offer {
+    /// Some root exists.
+    pub files: bool,
+    /// Some root is writable.
+    pub files_writable: bool,
+    /// Some database exists.
+    pub databases: bool,
+    /// Some database is writable.
+    pub databases_writable: bool,
+}
+
+/// The tools for what the server offers: file tools with roots, SQL tools with databases, and
+/// the write tools of each only when something can be written.
+pub fn router(offer: &Offer) -> ToolRouter<Server> {
+    let mut router = ToolRouter::new();
+    if offer.files {
+        let mut files = Server::file_tools();
+        if !offer.files_writable {
+            for name in FILE_WRITE_TOOLS {
+                files.remove_route(name);
+            }
         }
+        router += files;
+    }
+    if offer.databases {
+        let mut sql = Server::sql_tools();
+        if !offer.databases_writable {
+            for name in SQL_WRITE_TOOLS {
+                sql.remove_route(name);
+            }
+        }
+        router += sql;
     }
     router
 }

@@ -305,6 +305,19 @@ impl TestServer {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the response to request `id` has already arrived (and was kept while waiting for
+    /// another).
+    pub fn has_response(&self, id: u64) -> bool {
+        self.notifications
+            .iter()
+            .any(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()

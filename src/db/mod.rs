@@ -1,0 +1,146 @@
+//! `Databases`: the SQLite databases the user named, each with its own worker thread, and an async
+//! API to run calls on them. The SQL rules live in `policy` (what statements may do) and `query`
+//! (how each call runs). This module must not import rmcp, `server`, `sandbox` or `watch`.
+
+pub mod error;
+pub mod policy;
+pub mod query;
+pub mod value;
+pub mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::Sender;
+
+pub use error::{Error, Result};
+use query::{DbLimits, Session};
+use worker::Job;
+
+/// A database to open, as the command line named it.
+#[derive(Debug, Clone)]
+pub struct DbSpec {
+    /// Its name in tools and URIs.
+    pub name: String,
+    /// The file (already canonical: symlinks resolved by config, so `NOFOLLOW` holds).
+    pub path: PathBuf,
+    /// Whether write tools may change it.
+    pub writable: bool,
+}
+
+/// One open database.
+pub struct Database {
+    name: String,
+    path: PathBuf,
+    writable: bool,
+    jobs: Sender<Job>,
+}
+
+/// The open databases, in command-line order.
+#[derive(Default)]
+pub struct Databases {
+    list: Vec<Arc<Database>>,
+}
+
+/// A name usable in tools and `sqlite://` URIs: letters, digits, `_` and `-`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl Databases {
+    /// Opens every database and starts its worker. Fails on the first one that is missing, not a
+    /// file, or not a SQLite database.
+    pub fn open(
+        specs: &[DbSpec],
+        limits: &DbLimits,
+    ) -> std::result::Result<Databases, (DbSpec, Error)> {
+        let mut list = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let session = Session::open(&spec.name, &spec.path, spec.writable, limits.clone())
+                .map_err(|e| (spec.clone(), e))?;
+            let jobs = worker::spawn(&spec.name, session).map_err(|e| {
+                (spec.clone(), Error::Sql { message: format!("starting its worker thread: {e}") })
+            })?;
+            list.push(Arc::new(Database {
+                name: spec.name.clone(),
+                path: spec.path.clone(),
+                writable: spec.writable,
+                jobs,
+            }));
+        }
+        Ok(Databases { list })
+    }
+
+    /// Whether no database is open.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// All databases, in command-line order.
+    pub fn all(&self) -> &[Arc<Database>] {
+        &self.list
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.list.iter().map(|d| d.name.clone()).collect()
+    }
+
+    /// The database a call means: the one named, or the only one when `name` is `None`.
+    ///
+    /// Errors: `UnknownDatabase`, `DatabaseNeeded` (several open, none named), `NoDatabase`.
+    pub fn get(&self, name: Option<&str>) -> Result<&Arc<Database>> {
+        match name {
+            Some(name) => self.list.iter().find(|d| d.name == name).ok_or_else(|| {
+                Error::UnknownDatabase { name: name.to_owned(), available: self.names() }
+            }),
+            None => match self.list.as_slice() {
+                [only] => Ok(only),
+                [] => Err(Error::NoDatabase),
+                _ => Err(Error::DatabaseNeeded { available: self.names() }),
+            },
+        }
+    }
+}
+
+impl Database {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether write tools may change it.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Runs `work` on the database's thread and waits for it without blocking the runtime. Setting
+    /// `cancel` interrupts the running statement (or skips the job if it has not started).
+    ///
+    /// Errors: whatever `work` returns; `WorkerGone` if the worker is gone or the job panicked.
+    pub async fn run<T, W>(&self, work: W) -> Result<T>
+    where
+        T: Send + 'static,
+        W: FnOnce(&mut Session) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |session| {
+            let _ = reply.send(work(session));
+        });
+        let gone = || Error::WorkerGone { db: self.name.clone() };
+        self.jobs.send(job).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// A fresh cancel flag for one call.
+pub fn cancel_flag() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}

@@ -1,0 +1,925 @@
+//! `Session`: one SQLite connection, configured so that the engine enforces the rules, and every
+//! operation the tools need, each run as one bounded call. Synchronous; it lives on its
+//! database's worker thread.
+//!
+//! Each connection is opened without following symlinks and never created; read-only databases
+//! are opened read-only with `query_only`. All connections run in defensive mode with untrusted
+//! schema, no attached databases, and length limits. Every call installs the authorizer for its
+//! access mode (see `policy`), accepts exactly one statement, runs under a deadline and a cancel
+//! flag checked by a progress handler, and leaves no transaction open: writes run inside a
+//! savepoint that is released on success and rolled back on any failure.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::config::DbConfig;
+use rusqlite::hooks::Authorization;
+use rusqlite::limits::Limit;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Statement};
+
+use crate::db::error::{Error, Result};
+use crate::db::policy::{Access, authorize, is_create_table, is_setting_read};
+use crate::db::value::{Rows, Value};
+
+/// How long one query may run.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Rows per page of a query result.
+pub const DEFAULT_MAX_ROWS: usize = 500;
+/// Bytes of one cell (text or BLOB) returned; longer ones are cut or summarised.
+pub const DEFAULT_MAX_CELL_BYTES: usize = 2000;
+/// Largest string or BLOB SQL may build (`SQLITE_LIMIT_LENGTH`), so `zeroblob(500000000)` fails.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 * 1024 * 1024;
+/// Longest SQL text accepted (`SQLITE_LIMIT_SQL_LENGTH`).
+pub const MAX_SQL_BYTES: usize = 1024 * 1024;
+/// Virtual-machine steps between two checks of the deadline and the cancel flag.
+const PROGRESS_STEPS: i32 = 1000;
+
+/// The limits of database calls; each has a `DEFAULT_*` and a command-line flag.
+#[derive(Debug, Clone)]
+pub struct DbLimits {
+    /// `--query-timeout`: how long one call may run.
+    pub query_timeout: Duration,
+    /// `--max-rows`: rows per page.
+    pub max_rows: usize,
+    /// `--max-result-bytes`: approximate JSON bytes per page.
+    pub max_result_bytes: usize,
+    /// `--max-cell-bytes`: bytes of one cell.
+    pub max_cell_bytes: usize,
+    /// `--max-value-bytes`: largest string or BLOB SQL may build.
+    pub max_value_bytes: usize,
+}
+
+impl Default for DbLimits {
+    fn default() -> Self {
+        DbLimits {
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
+            max_rows: DEFAULT_MAX_ROWS,
+            max_result_bytes: 1024 * 1024,
+            max_cell_bytes: DEFAULT_MAX_CELL_BYTES,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+        }
+    }
+}
+
+/// The outcome of a write.
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    /// Rows inserted, updated or deleted.
+    pub changes: u64,
+    /// The rows of a `RETURNING` clause, if the statement has one.
+    pub returned: Option<Rows>,
+}
+
+/// A table or view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableEntry {
+    /// Its name.
+    pub name: String,
+    /// "table" or "view".
+    pub kind: String,
+}
+
+/// One column of a table.
+#[derive(Debug, Clone)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub declared_type: String,
+    pub not_null: bool,
+    pub default: Option<String>,
+    /// Position in the primary key (1-based), 0 if not part of it.
+    pub primary_key: u32,
+    pub hidden: bool,
+}
+
+/// One index of a table.
+#[derive(Debug, Clone)]
+pub struct IndexInfo {
+    pub name: String,
+    pub unique: bool,
+    /// "c" (CREATE INDEX), "u" (UNIQUE constraint) or "pk".
+    pub origin: String,
+    pub columns: Vec<String>,
+}
+
+/// One foreign key column mapping of a table.
+#[derive(Debug, Clone)]
+pub struct ForeignKeyInfo {
+    pub from: String,
+    pub table: String,
+    pub to: Option<String>,
+    pub on_update: String,
+    pub on_delete: String,
+}
+
+/// Everything `describe_table` and the table resource show.
+#[derive(Debug, Clone)]
+pub struct TableDescription {
+    pub name: String,
+    pub kind: String,
+    pub sql: Option<String>,
+    pub columns: Vec<ColumnInfo>,
+    pub indexes: Vec<IndexInfo>,
+    pub foreign_keys: Vec<ForeignKeyInfo>,
+    /// Row count (tables only; `None` for views).
+    pub row_count: Option<u64>,
+}
+
+/// The whole schema: every object's DDL, and per table a column and row count.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    /// `(type, name, sql)` of every object, tables first.
+    pub objects: Vec<(String, String, Option<String>)>,
+    /// `(table, columns, rows)` for every table.
+    pub tables: Vec<(String, usize, u64)>,
+}
+
+/// What the progress handler checks: the running call's deadline and cancel flag.
+#[derive(Default)]
+struct Watch {
+    current: Mutex<Option<(Instant, Arc<AtomicBool>)>>,
+}
+
+/// State the authorizer shares with the call: the first refusal, and whether a table was created.
+#[derive(Default)]
+struct AuthState {
+    refusal: Option<String>,
+    created_table: bool,
+    /// The statement reads a setting pragma (`PRAGMA journal_mode`), which SQLite does not mark
+    /// read-only although, without a value, it only reports.
+    reads_setting: bool,
+}
+
+/// An open database connection and its configuration.
+pub struct Session {
+    conn: Connection,
+    name: String,
+    writable: bool,
+    limits: DbLimits,
+    watch: Arc<Watch>,
+    auth: Arc<Mutex<AuthState>>,
+}
+
+impl Session {
+    /// Opens an existing SQLite database (never creating one), without following symlinks, and
+    /// configures it. Fails if the file is missing, a directory, or not a SQLite database.
+    pub fn open(name: &str, path: &Path, writable: bool, limits: DbLimits) -> Result<Session> {
+        let mode = if writable {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        };
+        let flags = mode | OpenFlags::SQLITE_OPEN_NOFOLLOW | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| Error::sql(&e))?;
+        let sql_err = |e: rusqlite::Error| Error::sql(&e);
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true).map_err(sql_err)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false).map_err(sql_err)?;
+        conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0).map_err(sql_err)?;
+        let value_limit = i32::try_from(limits.max_value_bytes).unwrap_or(i32::MAX);
+        conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, value_limit).map_err(sql_err)?;
+        conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES as i32).map_err(sql_err)?;
+        conn.busy_timeout(limits.query_timeout).map_err(sql_err)?;
+        if !writable {
+            conn.execute_batch("PRAGMA query_only = 1").map_err(sql_err)?;
+        }
+        // Reading the schema proves the file is a database (SQLITE_NOTADB otherwise).
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0))
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(ErrorCode::NotADatabase) => Error::NotADatabase,
+                _ => Error::sql(&e),
+            })?;
+        let watch = Arc::new(Watch::default());
+        let progress = Arc::clone(&watch);
+        conn.progress_handler(
+            PROGRESS_STEPS,
+            Some(move || {
+                let current = progress.current.lock().unwrap_or_else(|e| e.into_inner());
+                match &*current {
+                    Some((deadline, cancel)) => {
+                        cancel.load(Ordering::Relaxed) || Instant::now() >= *deadline
+                    }
+                    None => false,
+                }
+            }),
+        )
+        .map_err(sql_err)?;
+        Ok(Session {
+            conn,
+            name: name.to_owned(),
+            writable,
+            limits,
+            watch,
+            auth: Arc::new(Mutex::new(AuthState::default())),
+        })
+    }
+
+    /// Whether write tools may change this database.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Runs one read-only statement and returns one page of its rows, starting at row `offset`.
+    /// Refused: anything that writes, more than one statement, and what the read policy denies.
+    pub fn read(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        offset: u64,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<Rows> {
+        self.call(cancel, Some(Access::Read), |session| {
+            let mut stmt = session.prepare_one(sql)?;
+            if !stmt.readonly() && !session.auth_state().reads_setting {
+                return Err(Error::Refused {
+                    what: "read_query only reads, and this statement writes; use write_query on a database opened with --db-rw".to_owned(),
+                });
+            }
+            bind(&mut stmt, params)?;
+            collect(&mut stmt, offset, &session.limits, false).map_err(|e| session.map_err(&e))
+        })
+    }
+
+    /// Runs one write statement inside its own savepoint. `create_table_only` restricts it to
+    /// `CREATE TABLE`. Returns the number of rows changed and any `RETURNING` rows.
+    pub fn write(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        create_table_only: bool,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<WriteOutcome> {
+        if !self.writable {
+            return Err(Error::ReadOnly { db: self.name.clone() });
+        }
+        let access = if create_table_only { Access::CreateTable } else { Access::Write };
+        self.call(cancel, None, |session| {
+            session.internal("SAVEPOINT mcp_call")?;
+            session.set_access(Some(access))?;
+            let result = (|| {
+                let mut stmt = session.prepare_one(sql)?;
+                if create_table_only && !session.auth_state().created_table {
+                    return Err(Error::Refused {
+                        what: "create_table runs only CREATE TABLE statements; use write_query for other statements".to_owned(),
+                    });
+                }
+                bind(&mut stmt, params)?;
+                let returned = if stmt.column_count() > 0 {
+                    // RETURNING: every change happens at the first step and the rows are buffered;
+                    // read a page, then step through the rest so the statement completes.
+                    let mut rows = collect(&mut stmt, 0, &session.limits, true).map_err(|e| session.map_err(&e))?;
+                    rows.next_offset = None;
+                    Some(rows)
+                } else {
+                    stmt.raw_execute().map_err(|e| session.map_err(&e))?;
+                    None
+                };
+                drop(stmt);
+                Ok(WriteOutcome { changes: session.conn.changes(), returned })
+            })();
+            session.set_access(None)?;
+            match result {
+                Ok(outcome) => {
+                    session.internal("RELEASE mcp_call").inspect_err(|_| {
+                        let _ = session.internal("ROLLBACK TO mcp_call; RELEASE mcp_call");
+                    })?;
+                    Ok(outcome)
+                }
+                Err(e) => {
+                    session.internal("ROLLBACK TO mcp_call; RELEASE mcp_call")?;
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    /// `EXPLAIN QUERY PLAN` of one statement, checked against the policy of the tool that would
+    /// run it (read, or write on a writable database); nothing is executed.
+    pub fn explain(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<Rows> {
+        let access = if self.writable { Access::Write } else { Access::Read };
+        let text = format!("EXPLAIN QUERY PLAN {sql}");
+        self.call(cancel, Some(access), |session| {
+            let mut stmt = session.prepare_one(&text)?;
+            bind(&mut stmt, params)?;
+            collect(&mut stmt, 0, &session.limits, false).map_err(|e| session.map_err(&e))
+        })
+    }
+
+    /// Tables and views, by name (internal `sqlite_` tables left out).
+    pub fn tables(&mut self, cancel: &Arc<AtomicBool>) -> Result<Vec<TableEntry>> {
+        self.call(cancel, None, |session| {
+            let mut stmt = session
+                .conn
+                .prepare(
+                    "SELECT name, type FROM sqlite_schema WHERE type IN ('table', 'view') \
+                     AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+                )
+                .map_err(|e| session.map_err(&e))?;
+            let rows = stmt
+                .query_map([], |row| Ok(TableEntry { name: row.get(0)?, kind: row.get(1)? }))
+                .and_then(Iterator::collect)
+                .map_err(|e| session.map_err(&e))?;
+            Ok(rows)
+        })
+    }
+
+    /// Columns, indexes, foreign keys and row count of a table or view. The name is bound, never
+    /// spliced, and must name an existing table or view (case-insensitively).
+    pub fn describe(&mut self, table: &str, cancel: &Arc<AtomicBool>) -> Result<TableDescription> {
+        self.call(cancel, None, |session| session.describe_inner(table))
+    }
+
+    /// Up to `limit` rows of a table (for the table resource).
+    pub fn sample(&mut self, table: &str, limit: usize, cancel: &Arc<AtomicBool>) -> Result<Rows> {
+        self.call(cancel, None, |session| {
+            let (name, _, _) = session.find_table(table)?;
+            let mut stmt = session
+                .conn
+                .prepare(&format!("SELECT * FROM {} LIMIT {limit}", quote_ident(&name)))
+                .map_err(|e| session.map_err(&e))?;
+            let mut limits = session.limits.clone();
+            limits.max_rows = limit;
+            collect(&mut stmt, 0, &limits, false).map_err(|e| session.map_err(&e))
+        })
+    }
+
+    /// Every object's DDL and a per-table summary.
+    pub fn schema(&mut self, cancel: &Arc<AtomicBool>) -> Result<Schema> {
+        self.call(cancel, None, |session| {
+            let mut stmt = session
+                .conn
+                .prepare(
+                    "SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+                     ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'view' THEN 1 WHEN 'index' THEN 2 ELSE 3 END, name",
+                )
+                .map_err(|e| session.map_err(&e))?;
+            let objects: Vec<(String, String, Option<String>)> = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .and_then(Iterator::collect)
+                .map_err(|e| session.map_err(&e))?;
+            drop(stmt);
+            let mut tables = Vec::new();
+            for (kind, name, _) in &objects {
+                if kind != "table" {
+                    continue;
+                }
+                let columns: i64 = session
+                    .conn
+                    .query_row("SELECT count(*) FROM pragma_table_xinfo(?1)", [name], |r| r.get(0))
+                    .map_err(|e| session.map_err(&e))?;
+                let columns = usize::try_from(columns).unwrap_or_default();
+                let rows = session.count_rows(name)?;
+                tables.push((name.clone(), columns, rows));
+            }
+            Ok(Schema { objects, tables })
+        })
+    }
+
+    /// The number of tables and views.
+    pub fn table_count(&mut self, cancel: &Arc<AtomicBool>) -> Result<usize> {
+        self.tables(cancel).map(|t| t.len())
+    }
+
+    /// The database's size in bytes (pages times page size; a WAL file is not counted).
+    pub fn size_bytes(&mut self) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.map_err(&e))
+    }
+
+    /// SQLite's `data_version`: changes whenever another connection commits (for change
+    /// detection).
+    pub fn data_version(&mut self) -> Result<i64> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.map_err(&e))
+    }
+
+    /// Runs `work` as one call: deadline and cancel flag armed, the authorizer for `access`
+    /// installed (if any), and afterwards no authorizer, no deadline, and no open transaction.
+    fn call<T>(
+        &mut self,
+        cancel: &Arc<AtomicBool>,
+        access: Option<Access>,
+        work: impl FnOnce(&mut Session) -> Result<T>,
+    ) -> Result<T> {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        let deadline = Instant::now() + self.limits.query_timeout;
+        *self.watch.current.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((deadline, Arc::clone(cancel)));
+        *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = AuthState::default();
+        let read_only_switch = access == Some(Access::Read) && self.writable;
+        let mut result = Ok(());
+        if read_only_switch {
+            result = self.internal("PRAGMA query_only = 1");
+        }
+        let result = result.and_then(|()| self.set_access(access)).and_then(|()| work(self));
+        let cleanup = self.set_access(None);
+        if read_only_switch {
+            let _ = self.internal("PRAGMA query_only = 0");
+        }
+        if !self.conn.is_autocommit() {
+            tracing::warn!(db = %self.name, "a call left a transaction open; rolling back");
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        *self.watch.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let result = result.and_then(|value| cleanup.map(|()| value));
+        result.map_err(|e| match e {
+            Error::Sql { .. } if cancel.load(Ordering::Relaxed) => Error::Cancelled,
+            other => other,
+        })
+    }
+
+    /// Installs the authorizer for `access`, or removes it (`None`) for the server's own
+    /// statements.
+    fn set_access(&mut self, access: Option<Access>) -> Result<()> {
+        let Some(access) = access else {
+            return self
+                .conn
+                .authorizer(None::<fn(rusqlite::hooks::AuthContext<'_>) -> Authorization>)
+                .map_err(|e| Error::sql(&e));
+        };
+        let state = Arc::clone(&self.auth);
+        self.conn
+            .authorizer(Some(move |ctx: rusqlite::hooks::AuthContext<'_>| {
+                let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+                match authorize(access, &ctx) {
+                    Ok(()) => {
+                        state.created_table |= is_create_table(&ctx);
+                        state.reads_setting |= is_setting_read(&ctx);
+                        Authorization::Allow
+                    }
+                    Err(reason) => {
+                        state.refusal.get_or_insert(reason);
+                        Authorization::Deny
+                    }
+                }
+            }))
+            .map_err(|e| Error::sql(&e))
+    }
+
+    fn auth_state(&self) -> std::sync::MutexGuard<'_, AuthState> {
+        self.auth.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs the server's own SQL (no authorizer must be installed).
+    fn internal(&mut self, sql: &str) -> Result<()> {
+        self.conn.execute_batch(sql).map_err(|e| self.map_err(&e))
+    }
+
+    /// Prepares exactly one statement; refusals by the authorizer come back as `Refused` with the
+    /// policy's reason.
+    /// Compiles exactly one statement. The first statement is compiled (and authorized) on its
+    /// own, so its refusal is what the caller hears; anything after it that compiles to a
+    /// statement, or fails to compile, means several statements, which is refused whatever
+    /// they are.
+    fn prepare_one(&self, sql: &str) -> Result<Statement<'_>> {
+        use rusqlite::fallible_iterator::FallibleIterator;
+        let mut batch = rusqlite::Batch::new(&self.conn, sql);
+        let first = match batch.next() {
+            Ok(Some(stmt)) => stmt,
+            // Empty or comment-only SQL compiles to no statement.
+            Ok(None) => return Err(Error::EmptyQuery),
+            Err(e) => return Err(self.map_err(&e)),
+        };
+        match batch.next() {
+            Ok(None) => Ok(first),
+            Ok(Some(_)) | Err(_) => Err(Error::MultipleStatements),
+        }
+    }
+
+    /// Maps a SQLite error: a refusal to the policy's reason, an interrupt to timeout or
+    /// cancellation, a lock to busy, anything else to SQLite's message.
+    fn map_err(&self, err: &rusqlite::Error) -> Error {
+        let code = err.sqlite_error_code();
+        if code == Some(ErrorCode::AuthorizationForStatementDenied) {
+            let reason = self.auth_state().refusal.clone();
+            return Error::Refused {
+                what: reason.unwrap_or_else(|| "this statement is not allowed".to_owned()),
+            };
+        }
+        if code == Some(ErrorCode::OperationInterrupted) {
+            let current = self.watch.current.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, cancel)) = &*current
+                && cancel.load(Ordering::Relaxed)
+            {
+                return Error::Cancelled;
+            }
+            return Error::Timeout { limit: self.limits.query_timeout };
+        }
+        if matches!(code, Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)) {
+            return Error::Busy { db: self.name.clone() };
+        }
+        if matches!(err, rusqlite::Error::InvalidQuery)
+            || matches!(err, rusqlite::Error::MultipleStatement)
+        {
+            return Error::MultipleStatements;
+        }
+        Error::sql(err)
+    }
+
+    fn describe_inner(&mut self, table: &str) -> Result<TableDescription> {
+        let (name, kind, sql) = self.find_table(table)?;
+        let columns = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?1) ORDER BY cid")
+                .map_err(|e| self.map_err(&e))?;
+            stmt.query_map([&name], |r| {
+                Ok(ColumnInfo {
+                    name: r.get(0)?,
+                    declared_type: r.get(1)?,
+                    not_null: r.get::<_, i64>(2)? != 0,
+                    default: r.get(3)?,
+                    primary_key: r.get(4)?,
+                    hidden: r.get::<_, i64>(5)? != 0,
+                })
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(|e| self.map_err(&e))?
+        };
+        let mut indexes: Vec<IndexInfo> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT name, \"unique\", origin FROM pragma_index_list(?1) ORDER BY name")
+                .map_err(|e| self.map_err(&e))?;
+            stmt.query_map([&name], |r| {
+                Ok(IndexInfo {
+                    name: r.get(0)?,
+                    unique: r.get::<_, i64>(1)? != 0,
+                    origin: r.get(2)?,
+                    columns: Vec::new(),
+                })
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(|e| self.map_err(&e))?
+        };
+        for index in &mut indexes {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT coalesce(name, '<expression>') FROM pragma_index_info(?1) ORDER BY seqno")
+                .map_err(|e| self.map_err(&e))?;
+            index.columns = stmt
+                .query_map([&index.name], |r| r.get(0))
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<String>>>)
+                .map_err(|e| self.map_err(&e))?;
+        }
+        let foreign_keys = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT \"from\", \"table\", \"to\", on_update, on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq")
+                .map_err(|e| self.map_err(&e))?;
+            stmt.query_map([&name], |r| {
+                Ok(ForeignKeyInfo {
+                    from: r.get(0)?,
+                    table: r.get(1)?,
+                    to: r.get(2)?,
+                    on_update: r.get(3)?,
+                    on_delete: r.get(4)?,
+                })
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(|e| self.map_err(&e))?
+        };
+        let row_count = if kind == "table" { Some(self.count_rows(&name)?) } else { None };
+        Ok(TableDescription { name, kind, sql, columns, indexes, foreign_keys, row_count })
+    }
+
+    /// The table or view named `table` (case-insensitive), as `(name, type, sql)`.
+    fn find_table(&self, table: &str) -> Result<(String, String, Option<String>)> {
+        self.conn
+            .query_row(
+                "SELECT name, type, sql FROM sqlite_schema WHERE type IN ('table', 'view') AND name = ?1 COLLATE NOCASE",
+                [table],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Error::NoSuchTable { db: self.name.clone(), table: table.to_owned() },
+                other => self.map_err(&other),
+            })
+    }
+
+    fn count_rows(&self, table: &str) -> Result<u64> {
+        self.conn
+            .query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.map_err(&e))
+    }
+}
+
+/// Quotes an identifier for SQL: `"name"` with inner quotes doubled. Used only for names read
+/// back from `sqlite_schema`.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Binds positional parameters, refusing a count that does not match the statement.
+fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<()> {
+    let expected = stmt.parameter_count();
+    if expected != params.len() {
+        return Err(Error::InvalidArgument(format!(
+            "the statement has {expected} parameter(s) but params has {} value(s)",
+            params.len()
+        )));
+    }
+    for (idx, value) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(idx + 1, value).map_err(|e| Error::sql(&e))?;
+    }
+    Ok(())
+}
+
+/// Steps past `offset` rows, then collects up to `max_rows` rows and about `max_result_bytes`,
+/// noting whether more follow. With `drain`, the rows after the page are stepped through and
+/// dropped, so the statement runs to completion (RETURNING). Never holds more than one page.
+fn collect(
+    stmt: &mut Statement<'_>,
+    offset: u64,
+    limits: &DbLimits,
+    drain: bool,
+) -> rusqlite::Result<Rows> {
+    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+    let types: Vec<Option<String>> =
+        stmt.columns().map(|c| c.decl_type().map(str::to_owned)).collect();
+    let n_columns = columns.len();
+    let mut out = Rows { columns, types, ..Rows::default() };
+    let mut rows = stmt.raw_query();
+    for _ in 0..offset {
+        if rows.next()?.is_none() {
+            return Ok(out);
+        }
+    }
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next()? {
+        if out.rows.len() >= limits.max_rows {
+            out.truncated = true;
+            break;
+        }
+        let mut cells = Vec::with_capacity(n_columns);
+        let mut row_bytes = 2;
+        for idx in 0..n_columns {
+            let cell = Value::cell(row.get_ref(idx)?, limits.max_cell_bytes);
+            row_bytes += cell.approx_json_len() + 1;
+            cells.push(cell);
+        }
+        if bytes + row_bytes > limits.max_result_bytes && !out.rows.is_empty() {
+            out.truncated = true;
+            break;
+        }
+        bytes += row_bytes;
+        out.rows.push(cells);
+    }
+    if out.truncated {
+        out.next_offset = Some(offset + out.rows.len() as u64);
+        if drain {
+            while rows.next()?.is_some() {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database(writable: bool) -> (tempfile::TempDir, Session) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let setup = Connection::open(&path).unwrap();
+        setup
+            .execute_batch(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT NOT NULL, data BLOB);
+                 INSERT INTO t(name) VALUES ('a'), ('b'), ('c');
+                 CREATE INDEX t_name ON t(name);
+                 CREATE VIEW v AS SELECT name FROM t;",
+            )
+            .unwrap();
+        drop(setup);
+        let session = Session::open("t", &path, writable, DbLimits::default()).unwrap();
+        (dir, session)
+    }
+
+    fn flag() -> Arc<AtomicBool> {
+        Arc::new(AtomicBool::new(false))
+    }
+
+    /// Statements that must be refused through read_query, on read-only and writable databases.
+    const READ_ATTACKS: &[&str] = &[
+        "SELECT 1; DROP TABLE t",
+        "/* c */ DELETE FROM t",
+        "-- c\nDELETE FROM t",
+        "WITH x AS (SELECT 1) DELETE FROM t",
+        "INSERT INTO t(name) VALUES ('x') RETURNING id",
+        "ATTACH DATABASE '/tmp/mcp-attack.db' AS x",
+        "VACUUM INTO '/tmp/mcp-attack-vacuum.db'",
+        "VACUUM",
+        "ANALYZE",
+        "PRAGMA writable_schema=ON",
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA user_version=7",
+        "PRAGMA query_only=0",
+        "SELECT load_extension('x')",
+        "CREATE TEMP VIEW t AS SELECT 'shadow'",
+        "BEGIN",
+        "SAVEPOINT s",
+        "SELECT fts3_tokenizer('simple')",
+        "SELECT zeroblob(500000000)",
+        "UPDATE t SET name = 'x'",
+        "DROP TABLE t",
+        "CREATE TABLE u(x)",
+        "REINDEX",
+        "DETACH DATABASE main",
+    ];
+
+    #[test]
+    fn read_attacks_are_refused_and_change_nothing() {
+        for writable in [false, true] {
+            let (_dir, mut session) = database(writable);
+            for sql in READ_ATTACKS {
+                let result = session.read(sql, &[], 0, &flag());
+                assert!(result.is_err(), "{sql} was allowed (writable: {writable})");
+                let rows = session
+                    .read("SELECT count(*), sum(name = 'x') FROM t", &[], 0, &flag())
+                    .unwrap();
+                assert_eq!(rows.rows[0][0], Value::Integer(3), "{sql} changed the table");
+                assert!(session.conn.is_autocommit(), "{sql} left a transaction open");
+            }
+            let version = session.read("PRAGMA user_version", &[], 0, &flag()).unwrap();
+            assert_eq!(version.rows[0][0], Value::Integer(0));
+            let temp =
+                session.read("SELECT count(*) FROM sqlite_temp_schema", &[], 0, &flag()).unwrap();
+            assert_eq!(temp.rows[0][0], Value::Integer(0));
+        }
+        assert!(
+            !Path::new("/tmp/mcp-attack.db").exists()
+                && !Path::new("/tmp/mcp-attack-vacuum.db").exists()
+        );
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let (_dir, mut session) = database(false);
+        let message = |sql: &str, session: &mut Session| {
+            session.read(sql, &[], 0, &flag()).unwrap_err().to_string()
+        };
+        assert!(message("DELETE FROM t", &mut session).contains("read_query only reads"));
+        assert!(message("ATTACH 'x' AS y", &mut session).contains("ATTACH"));
+        assert!(
+            message("PRAGMA query_only=0", &mut session)
+                .contains("PRAGMA query_only = 0 is not allowed")
+        );
+        assert!(message("SELECT load_extension('x')", &mut session).contains("load_extension"));
+        assert!(message("SELECT 1; SELECT 2", &mut session).contains("one SQL statement"));
+        assert!(message("BEGIN", &mut session).contains("transaction control"));
+        assert!(message("", &mut session).contains("empty"));
+        assert!(message("-- only a comment", &mut session).contains("empty"));
+        assert!(message("SELECT zeroblob(500000000)", &mut session).contains("too big"));
+    }
+
+    #[test]
+    fn reads_and_introspection_keep_working() {
+        let (_dir, mut session) = database(false);
+        for sql in [
+            "SELECT * FROM t",
+            "SELECT * FROM v",
+            "PRAGMA table_info(t)",
+            "PRAGMA index_list('t')",
+            "SELECT * FROM pragma_table_list",
+            "SELECT * FROM pragma_table_info('t')",
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 5) SELECT sum(x) FROM c",
+            "SELECT upper(name), length(name), json_object('n', name) FROM t",
+            "SELECT zeroblob(1000)",
+            "EXPLAIN QUERY PLAN SELECT * FROM t WHERE name = 'a'",
+        ] {
+            session.read(sql, &[], 0, &flag()).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+
+    #[test]
+    fn writes_run_in_a_savepoint_and_honour_the_write_policy() {
+        let (_dir, mut session) = database(true);
+        let out = session
+            .write(
+                "INSERT INTO t(name) VALUES (?1), (?2)",
+                &[Value::text("d"), Value::text("e")],
+                false,
+                &flag(),
+            )
+            .unwrap();
+        assert_eq!(out.changes, 2);
+        let out = session
+            .write("DELETE FROM t WHERE name = 'd' RETURNING id, name", &[], false, &flag())
+            .unwrap();
+        assert_eq!(out.returned.unwrap().rows, vec![vec![Value::Integer(4), Value::text("d")]]);
+        for sql in [
+            "ATTACH DATABASE '/tmp/mcp-attack.db' AS x",
+            "VACUUM INTO '/tmp/mcp-attack-vacuum.db'",
+            "PRAGMA writable_schema=ON",
+            "PRAGMA user_version=7",
+            "BEGIN",
+            "COMMIT",
+            "SAVEPOINT s",
+            "CREATE TEMP VIEW t AS SELECT 'shadow'",
+            "CREATE TEMP TABLE x(y)",
+            "SELECT load_extension('x')",
+            "INSERT INTO sqlite_master VALUES ('table', 'x', 'x', 0, 'CREATE TABLE x(y)')",
+            "SELECT 1; DELETE FROM t",
+        ] {
+            assert!(session.write(sql, &[], false, &flag()).is_err(), "{sql} was allowed");
+            assert!(session.conn.is_autocommit(), "{sql} left a transaction open");
+        }
+        // A failing statement leaves nothing half-done (the constraint fails on the second row).
+        let err = session
+            .write("INSERT INTO t(name) VALUES ('ok'), (NULL)", &[], false, &flag())
+            .unwrap_err();
+        assert!(err.to_string().contains("NOT NULL"), "{err}");
+        let count =
+            session.read("SELECT count(*) FROM t WHERE name = 'ok'", &[], 0, &flag()).unwrap();
+        assert_eq!(count.rows[0][0], Value::Integer(0));
+        // read_query on a writable database is still read-only.
+        assert!(session.read("DELETE FROM t", &[], 0, &flag()).is_err());
+        session.write("CREATE INDEX t_data ON t(data)", &[], false, &flag()).unwrap();
+        session.write("CREATE VIRTUAL TABLE docs USING fts5(body)", &[], false, &flag()).unwrap();
+    }
+
+    #[test]
+    fn create_table_runs_only_create_table() {
+        let (_dir, mut session) = database(true);
+        session
+            .write(
+                "CREATE TABLE u(id INTEGER PRIMARY KEY AUTOINCREMENT, x TEXT)",
+                &[],
+                true,
+                &flag(),
+            )
+            .unwrap();
+        session.write("CREATE TABLE w AS SELECT name FROM t", &[], true, &flag()).unwrap();
+        for sql in [
+            "DROP TABLE t",
+            "INSERT INTO t(name) VALUES ('x')",
+            "SELECT 1",
+            "CREATE INDEX i ON t(name)",
+            "CREATE TEMP TABLE z(x)",
+        ] {
+            let err = session.write(sql, &[], true, &flag()).unwrap_err();
+            assert!(
+                err.to_string().contains("create_table") || err.to_string().contains("temporary"),
+                "{sql}: {err}"
+            );
+        }
+        let (_dir, mut read_only) = database(false);
+        let err = read_only.write("CREATE TABLE u(x)", &[], true, &flag()).unwrap_err();
+        assert!(matches!(err, Error::ReadOnly { .. }), "{err}");
+    }
+
+    #[test]
+    fn runaway_query_times_out_and_the_connection_stays_usable() {
+        let (_dir, mut session) = database(false);
+        session.limits.query_timeout = Duration::from_millis(200);
+        let started = Instant::now();
+        let err = session
+            .read("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c", &[], 0, &flag())
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            session.read("SELECT 42", &[], 0, &flag()).unwrap().rows[0][0],
+            Value::Integer(42)
+        );
+    }
+
+    #[test]
+    fn pages_resume_at_the_offset() {
+        let (_dir, mut session) = database(false);
+        session.limits.max_rows = 2;
+        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 5) SELECT x FROM c";
+        let first = session.read(sql, &[], 0, &flag()).unwrap();
+        assert_eq!((first.rows.len(), first.truncated, first.next_offset), (2, true, Some(2)));
+        let last = session.read(sql, &[], 4, &flag()).unwrap();
+        assert_eq!((last.rows.clone(), last.truncated), (vec![vec![Value::Integer(5)]], false));
+    }
+
+    #[test]
+    fn describe_binds_the_name() {
+        let (_dir, mut session) = database(false);
+        let t = session.describe("T", &flag()).unwrap();
+        assert_eq!(t.name, "t");
+        assert_eq!(t.columns.len(), 3);
+        assert_eq!(t.indexes[0].columns, vec!["name"]);
+        assert_eq!(t.row_count, Some(3));
+        let err = session.describe("x); DROP TABLE t; --", &flag()).unwrap_err();
+        assert!(matches!(err, Error::NoSuchTable { .. }), "{err}");
+        assert_eq!(session.describe("t", &flag()).unwrap().row_count, Some(3));
+    }
+}
