@@ -107,6 +107,23 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_value_bytes: Option<u64>,
 
+    /// How to notice changes for resource subscriptions: auto (the system's file watcher; if it
+    /// fails, for example when inotify runs out of watches, subscribed paths are polled), poll
+    /// (poll subscribed paths and databases only; for network file systems), or off (no change
+    /// notifications) [default: auto].
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "poll", "off"])]
+    pub watch: Option<String>,
+
+    /// How long changes must settle before subscribers are notified: a burst of changes within it
+    /// becomes one notification (at most 10s) [default: 100ms].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub debounce: Option<std::time::Duration>,
+
+    /// How often polled paths and databases are checked (see --watch; at least 10ms)
+    /// [default: 1s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_interval: Option<std::time::Duration>,
+
     /// Resources per page of resources/list [default: 500].
     #[arg(long, value_name = "N")]
     pub resource_page_size: Option<usize>,

@@ -3,6 +3,7 @@
 //! ambient authority); after start-up every access goes through a `Root`.
 
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cap_std::ambient_authority;
@@ -14,6 +15,7 @@ use crate::db::query::DbLimits;
 use crate::db::{self, Databases, DbSpec};
 use crate::sandbox::root::{Mode, Root};
 use crate::sandbox::{Limits, Sandbox};
+use crate::watch::{MAX_DEBOUNCE, MIN_POLL_INTERVAL, Mode as WatchMode, Options as WatchOptions};
 
 /// Files per page of `resources/list` unless configured otherwise.
 pub const DEFAULT_RESOURCE_PAGE_SIZE: usize = 500;
@@ -32,6 +34,8 @@ pub struct Config {
     pub resource_page_size: usize,
     /// Whether to ignore the roots a client announces.
     pub ignore_client_roots: bool,
+    /// How changes are watched for subscriptions.
+    pub watch: WatchOptions,
 }
 
 /// The TOML file's settings: the long flags' names with underscores. Unknown keys are errors, so a
@@ -60,6 +64,9 @@ struct FileConfig {
     max_rows: Option<usize>,
     max_cell_bytes: Option<Size>,
     max_value_bytes: Option<Size>,
+    watch: Option<String>,
+    debounce: Option<String>,
+    poll_interval: Option<String>,
 }
 
 /// A size in the config file: a number of bytes or a string with a unit ("4MiB").
@@ -216,6 +223,8 @@ impl Config {
                 "max_value_bytes",
             )?)?,
         };
+        let watch = watch_options(args, &file)?;
+
         let mut specs: Vec<DbSpec> = Vec::new();
         let requested = db_ro.iter().map(|s| (s, false)).chain(db_rw.iter().map(|s| (s, true)));
         for (text, writable) in requested {
@@ -247,8 +256,55 @@ impl Config {
             resource_page_size,
             ignore_client_roots: args.ignore_client_roots
                 || file.ignore_client_roots.unwrap_or(false),
+            watch,
         })
     }
+}
+
+/// A duration setting: the flag, else the config file's text, else the default.
+fn duration_setting(
+    flag: Option<Duration>,
+    text: &Option<String>,
+    default: Duration,
+    name: &str,
+) -> anyhow::Result<Duration> {
+    match (flag, text) {
+        (Some(d), _) => Ok(d),
+        (None, Some(text)) => {
+            parse_duration(text).map_err(|e| anyhow::anyhow!("{name} in the config file: {e}"))
+        }
+        (None, None) => Ok(default),
+    }
+}
+
+/// The watcher settings: flags over the file over the defaults, each checked against its bounds.
+fn watch_options(args: &Args, file: &FileConfig) -> anyhow::Result<WatchOptions> {
+    let defaults = WatchOptions::default();
+    let mode = match args.watch.as_deref().or(file.watch.as_deref()) {
+        None => defaults.mode,
+        Some("auto") => WatchMode::Auto,
+        Some("poll") => WatchMode::Poll,
+        Some("off") => WatchMode::Off,
+        Some(other) => bail!("watch in the config file is \"{other}\"; use auto, poll or off"),
+    };
+    let debounce = duration_setting(args.debounce, &file.debounce, defaults.debounce, "debounce")?;
+    if debounce > MAX_DEBOUNCE {
+        bail!(
+            "--debounce (or debounce in the config file) is {debounce:?}; it can be at most {MAX_DEBOUNCE:?} (notifications would come too late to be useful)"
+        );
+    }
+    let poll_interval = duration_setting(
+        args.poll_interval,
+        &file.poll_interval,
+        defaults.poll_interval,
+        "poll_interval",
+    )?;
+    if poll_interval < MIN_POLL_INTERVAL {
+        bail!(
+            "--poll-interval (or poll_interval in the config file) is {poll_interval:?}; it must be at least {MIN_POLL_INTERVAL:?} (polling faster would keep a core busy)"
+        );
+    }
+    Ok(WatchOptions { mode, debounce, poll_interval })
 }
 
 /// Opens one root: expands `~`, makes it absolute against the working directory, checks that it is

@@ -61,3 +61,4 @@ pub mod config;
 pub mod db;
 pub mod sandbox;
 pub mod server;
+pub mod watch;

@@ -281,6 +281,12 @@ impl Sandbox {
         }
     }
 
+    /// The innermost root containing an absolute host path, ignoring the client's narrowing: maps
+    /// file watcher events back to locations. `None` outside every root or for a non-UTF-8 path.
+    pub fn locate_host_path(&self, path: &std::path::Path) -> Option<Loc> {
+        self.locate_host(&host_components(path)?)
+    }
+
     /// The innermost root containing an absolute host path (given as components).
     fn locate_host(&self, absolute: &[String]) -> Option<Loc> {
         let mut best: Option<(usize, &[String])> = None;

@@ -5,6 +5,7 @@
 pub mod db_resources;
 pub mod errors;
 pub mod resources;
+pub mod subscriptions;
 pub mod tools;
 pub mod uri;
 
@@ -14,9 +15,12 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
     CompleteRequestParams, CompleteResult, Implementation, ListResourceTemplatesResult,
     ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, RequestContext, ServerInitializeError};
+use rmcp::service::{
+    NotificationContext, RequestContext, ServerInitializeError, SubscriptionContext,
+};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool_handler};
 
 use crate::config::Config;
@@ -53,6 +57,7 @@ struct Shared {
     resource_page_size: usize,
     ignore_client_roots: bool,
     instructions: String,
+    subscriptions: subscriptions::Subscriptions,
 }
 
 impl Server {
@@ -77,6 +82,7 @@ impl Server {
             sandbox: Arc::new(config.sandbox),
             resource_page_size: config.resource_page_size,
             ignore_client_roots: config.ignore_client_roots,
+            subscriptions: subscriptions::Subscriptions::new(config.watch),
         };
         Server { shared: Arc::new(shared), tool_router: tools::router(&offer), offer }
     }
@@ -141,11 +147,22 @@ async fn client_root_uris(
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
-            .enable_tools()
-            .enable_resources()
-            .enable_completions()
-            .build();
+        // Subscriptions and list_changed are declared only when the watcher is on.
+        let capabilities = if self.shared.subscriptions.enabled() {
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .enable_resources_list_changed()
+                .enable_completions()
+                .build()
+        } else {
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_completions()
+                .build()
+        };
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
                 env!("CARGO_PKG_NAME"),
@@ -192,6 +209,38 @@ impl ServerHandler for Server {
         Ok(CompleteResult::new(self.complete_argument(request, &ctx).await?))
     }
 
+    // `resources/subscribe` is the legacy era's mechanism (deprecated in 2026-07-28, which uses
+    // `subscriptions/listen`); legacy hosts are most hosts today, so we serve both.
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscribe_uri(request.uri).await
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.unsubscribe_uri(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        self.accept_filter(requested)
+    }
+
+    async fn listen(&self, cx: SubscriptionContext) -> Result<(), ErrorData> {
+        self.listen_loop(cx).await
+    }
+
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
         self.apply_client_roots(&ctx.peer).await;
     }
@@ -220,11 +269,19 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
         })
         .collect();
     tracing::info!(?roots, ?databases, "serving on stdio");
-    let running = match Server::new(config).serve(rmcp::transport::stdio()).await {
+    let server = Server::new(config);
+    let running = match server.clone().serve(rmcp::transport::stdio()).await {
         Ok(running) => running,
         Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
         Err(err) => return Err(err.into()),
     };
+    // The session exists: start watching (in the background) and, for a legacy session, forward
+    // its subscriptions' notifications. Modern clients get theirs through subscriptions/listen.
+    server.shared.subscriptions.start(server.sandbox(), server.databases());
+    let peer = running.peer().clone();
+    if peer.peer_info().is_some() {
+        tokio::spawn(subscriptions::forward_legacy(server.clone(), peer));
+    }
     let reason = running.waiting().await?;
     tracing::info!(?reason, "client disconnected");
     Ok(())

@@ -8,3 +8,4 @@ mod resources;
 mod scale;
 mod sql;
 mod support;
+mod watch;

@@ -290,6 +290,48 @@ impl TestServer {
         }
     }
 
+    /// Waits for a notification with this method for which `matches` holds (including ones
+    /// already received); others are kept.
+    pub fn expect_notification_where(
+        &mut self,
+        method: &str,
+        timeout: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let is_it = |n: &Value| n["method"] == method && n.get("id").is_none() && matches(n);
+        if let Some(idx) = self.notifications.iter().position(is_it) {
+            return self.notifications.remove(idx);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let message = self.next_message(deadline, &format!("a matching {method} notification"));
+            if is_it(&message) {
+                return message;
+            }
+            self.keep(message);
+        }
+    }
+
+    /// Removes and returns the notifications with this method received so far.
+    pub fn take_notifications(&mut self, method: &str) -> Vec<Value> {
+        let (taken, kept) = std::mem::take(&mut self.notifications)
+            .into_iter()
+            .partition(|n| n["method"] == method && n.get("id").is_none());
+        self.notifications = kept;
+        taken
+    }
+
+    /// Waits until the server's stderr contains `needle`.
+    pub fn wait_stderr(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.stderr().contains(needle) {
+            if Instant::now() > deadline {
+                self.fail(&format!("timed out waiting for {needle:?} on stderr"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Closes stdin and waits (with a timeout) for the process to exit; returns its status code.
     pub fn close_and_wait(&mut self, timeout: Duration) -> Option<i32> {
         drop(self.stdin.take());

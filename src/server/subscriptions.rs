@@ -1,0 +1,372 @@
+//! Live resources: what clients subscribed to, and turning the watcher's batches into
+//! notifications in both protocol eras.
+//!
+//! The watcher (`watch`) sends batches to a pump task, which confirms database changes with
+//! `PRAGMA data_version` (`db::monitor`) and publishes a `Notice` on a broadcast channel.
+//! Legacy sessions (`initialize`) subscribe with `resources/subscribe`; one forwarder task sends
+//! `notifications/resources/updated` for each subscribed URI a notice touches, and
+//! `list_changed` when the set of resources changed. Modern clients (2026-07-28) each hold a
+//! `subscriptions/listen` request, served by `Server::listen_loop` through rmcp's tagged sink.
+//! A receiver that falls behind gets `list_changed` (and updates for everything it covers) instead
+//! of silently losing events.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{ResourceUpdatedNotificationParam, SubscriptionFilter};
+use rmcp::service::SubscriptionContext;
+use rmcp::{ErrorData, Peer, RoleServer};
+use serde_json::json;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::db::Databases;
+use crate::db::monitor::Monitor;
+use crate::sandbox::Sandbox;
+use crate::server::Server;
+use crate::server::errors::resource_error;
+use crate::server::uri::{SqliteUri, parse_sqlite_uri};
+use crate::watch::{self, Batch, ExtraFile, Target, Watcher};
+
+/// Notices a slow receiver may fall behind by before it is told to re-list.
+const CHANNEL_CAPACITY: usize = 256;
+
+/// What one subscribed URI covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Covered {
+    /// A file or directory (the path as given and, if a symlink led elsewhere, its target).
+    Files(Vec<Target>),
+    /// A database (by position): its schema and every table.
+    Database(usize),
+}
+
+/// One settled set of changes, as subscribers see it.
+#[derive(Debug)]
+pub(crate) struct Notice {
+    files: Batch,
+    databases: Vec<usize>,
+    list_changed: bool,
+}
+
+impl Notice {
+    fn touches(&self, covered: &Covered) -> bool {
+        match covered {
+            Covered::Files(targets) => targets.iter().any(|t| self.files.touches(t)),
+            Covered::Database(idx) => self.databases.contains(idx) || self.files.everything,
+        }
+    }
+}
+
+/// The watcher, the channel its notices go out on, and the legacy session's subscriptions.
+pub(crate) struct Subscriptions {
+    watcher: Watcher,
+    notices: broadcast::Sender<Arc<Notice>>,
+    /// Legacy `resources/subscribe`: URI → what it covers.
+    legacy: Mutex<HashMap<String, Covered>>,
+}
+
+impl Subscriptions {
+    pub(crate) fn new(options: watch::Options) -> Subscriptions {
+        Subscriptions {
+            watcher: Watcher::new(options),
+            notices: broadcast::channel(CHANNEL_CAPACITY).0,
+            legacy: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether change notifications are on (not `--watch off`).
+    pub(crate) fn enabled(&self) -> bool {
+        self.watcher.options().mode != watch::Mode::Off
+    }
+
+    /// Blocking (see `Watcher::track`): call it off the async threads.
+    fn track(&self, sandbox: &Sandbox, covered: &Covered) {
+        if let Covered::Files(targets) = covered {
+            targets.iter().for_each(|t| self.watcher.track(sandbox, t.clone()));
+        }
+    }
+
+    fn untrack(&self, covered: &Covered) {
+        if let Covered::Files(targets) = covered {
+            targets.iter().for_each(|t| self.watcher.untrack(t.clone()));
+        }
+    }
+
+    fn legacy(&self) -> std::sync::MutexGuard<'_, HashMap<String, Covered>> {
+        self.legacy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the watcher thread and the pump task. Called once the session exists, so a large
+    /// tree never delays the handshake.
+    pub(crate) fn start(&self, sandbox: Arc<Sandbox>, databases: Arc<Databases>) {
+        if !self.enabled() {
+            return;
+        }
+        let extra = databases
+            .all()
+            .iter()
+            .enumerate()
+            .map(|(key, db)| {
+                let path = db.path();
+                let with = |suffix: &str| {
+                    let mut name = path.as_os_str().to_owned();
+                    name.push(suffix);
+                    std::path::PathBuf::from(name)
+                };
+                ExtraFile { key, paths: vec![path.to_path_buf(), with("-wal"), with("-journal")] }
+            })
+            .collect();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        if let Err(err) = self.watcher.start(sandbox, extra, move |batch| drop(tx.send(batch))) {
+            tracing::warn!(error = %err, "cannot start the file watcher; change notifications are off");
+            return;
+        }
+        tokio::spawn(pump(rx, databases, self.notices.clone()));
+    }
+}
+
+/// Confirms database changes and publishes each batch as a notice.
+async fn pump(
+    mut batches: tokio::sync::mpsc::UnboundedReceiver<Batch>,
+    databases: Arc<Databases>,
+    notices: broadcast::Sender<Arc<Notice>>,
+) {
+    let paths: Vec<_> = databases.all().iter().map(|d| d.path().to_path_buf()).collect();
+    let opened = tokio::task::spawn_blocking(move || {
+        paths
+            .iter()
+            .map(|p| {
+                Monitor::open(p)
+                    .inspect_err(|e| tracing::warn!(database = %p.display(), error = %e, "cannot monitor a database for changes"))
+                    .ok()
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let Ok(mut monitors) = opened else { return };
+    while let Some(batch) = batches.recv().await {
+        let mut list_changed = batch.list_changed;
+        let mut changed_dbs = Vec::new();
+        let to_check: Vec<usize> =
+            if batch.everything { (0..monitors.len()).collect() } else { batch.extra.clone() };
+        if !to_check.is_empty() {
+            let checked = tokio::task::spawn_blocking(move || {
+                let mut found = Vec::new();
+                for idx in to_check {
+                    let Some(Some(monitor)) = monitors.get_mut(idx) else { continue };
+                    match monitor.check() {
+                        Ok(change) => {
+                            if change.data {
+                                found.push((idx, change.tables));
+                            }
+                        }
+                        Err(err) => {
+                            // Cannot tell: say it changed, so no subscriber misses a commit.
+                            tracing::debug!(error = %err, "checking a database for changes");
+                            found.push((idx, false));
+                        }
+                    }
+                }
+                (monitors, found)
+            })
+            .await;
+            let Ok((back, found)) = checked else { return };
+            monitors = back;
+            for (idx, tables) in found {
+                changed_dbs.push(idx);
+                list_changed |= tables;
+            }
+        }
+        let notice = Notice { list_changed, databases: changed_dbs, files: batch };
+        if notice.list_changed || !notice.files.changed.is_empty() || !notice.databases.is_empty() {
+            // No receivers is fine: nobody is listening yet.
+            let _ = notices.send(Arc::new(notice));
+        }
+    }
+}
+
+/// Sends the legacy session's notifications until the client goes away.
+pub(crate) async fn forward_legacy(server: Server, peer: Peer<RoleServer>) {
+    let subs = &server.shared.subscriptions;
+    let mut rx = subs.notices.subscribe();
+    loop {
+        let (list_changed, uris): (bool, Vec<String>) = match rx.recv().await {
+            Ok(notice) => {
+                let mut uris: Vec<String> = subs
+                    .legacy()
+                    .iter()
+                    .filter(|(_, covered)| notice.touches(covered))
+                    .map(|(uri, _)| uri.clone())
+                    .collect();
+                // In URI order, so a directory's update comes before its files'.
+                uris.sort_unstable();
+                (notice.list_changed, uris)
+            }
+            Err(RecvError::Lagged(missed)) => {
+                tracing::debug!(
+                    missed,
+                    "change notifications fell behind; asking the client to re-list"
+                );
+                (true, subs.legacy().keys().cloned().collect())
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if list_changed && peer.notify_resource_list_changed().await.is_err() {
+            return;
+        }
+        for uri in uris {
+            let param = ResourceUpdatedNotificationParam::new(uri);
+            if peer.notify_resource_updated(param).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Server {
+    /// What a subscription to `uri` covers. Refused exactly like a read of it: resource-not-found
+    /// for anything outside the allowed directories, an unknown database or a URI of no resource,
+    /// invalid-params for a malformed path. A file that does not exist yet, or a table not created yet, may be subscribed to.
+    pub(crate) fn covered_by(&self, uri: &str) -> Result<Covered, ErrorData> {
+        let data = Some(json!({ "uri": uri }));
+        if uri.starts_with("sqlite:") {
+            let not_found = || {
+                ErrorData::resource_not_found(format!("resource not found: {uri}"), data.clone())
+            };
+            let (Some(SqliteUri::Schema { db }) | Some(SqliteUri::Table { db, .. })) =
+                parse_sqlite_uri(uri)
+            else {
+                return Err(not_found());
+            };
+            return match self.shared.databases.all().iter().position(|d| d.name() == db) {
+                Some(idx) => Ok(Covered::Database(idx)),
+                None => Err(not_found()),
+            };
+        }
+        if !uri.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("file://")) {
+            return Err(ErrorData::resource_not_found(format!("resource not found: {uri}"), data));
+        }
+        let sandbox = &self.shared.sandbox;
+        let loc = sandbox.locate(uri).map_err(|e| resource_error(uri, &e))?;
+        let (resolved_loc, resolved) =
+            sandbox.resolve(uri, &loc, true).map_err(|e| resource_error(uri, &e))?;
+        let subtree = uri.ends_with('/') || resolved.meta.as_ref().is_some_and(|m| m.is_dir());
+        let mut targets = vec![Target { loc: resolved_loc.clone(), subtree }];
+        if resolved_loc != loc {
+            targets.push(Target { loc, subtree });
+        }
+        Ok(Covered::Files(targets))
+    }
+
+    /// Legacy `resources/subscribe`.
+    pub(crate) async fn subscribe_uri(&self, uri: String) -> Result<(), ErrorData> {
+        let subs = &self.shared.subscriptions;
+        if !subs.enabled() {
+            return Err(watch_off());
+        }
+        let server = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let covered = server.covered_by(&uri)?;
+            let subs = &server.shared.subscriptions;
+            if subs.legacy().contains_key(&uri) {
+                return Ok(());
+            }
+            // Tracking may walk a directory: not while holding the lock.
+            subs.track(&server.shared.sandbox, &covered);
+            if let Some(raced) = subs.legacy().insert(uri, covered) {
+                subs.untrack(&raced);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| crate::server::errors::join_error("subscribing", e))?
+    }
+
+    /// Legacy `resources/unsubscribe`; unsubscribing from something not subscribed is a no-op.
+    pub(crate) fn unsubscribe_uri(&self, uri: &str) {
+        let subs = &self.shared.subscriptions;
+        if let Some(covered) = subs.legacy().remove(uri) {
+            subs.untrack(&covered);
+        }
+    }
+
+    /// The part of a `subscriptions/listen` filter this server can serve: `list_changed` as
+    /// asked, and the resource URIs it could subscribe to (others are left out of the
+    /// acknowledgment, which is how the client learns they were refused).
+    pub(crate) fn accept_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        if !self.shared.subscriptions.enabled() {
+            return None;
+        }
+        let mut accepted = requested.clone();
+        if let Some(uris) = &requested.resource_subscriptions {
+            let valid: Vec<String> =
+                uris.iter().filter(|uri| self.covered_by(uri).is_ok()).cloned().collect();
+            accepted.resource_subscriptions = (!valid.is_empty()).then_some(valid);
+        }
+        Some(accepted)
+    }
+
+    /// Serves one `subscriptions/listen` request until the client cancels it or goes away.
+    pub(crate) async fn listen_loop(&self, cx: SubscriptionContext) -> Result<(), ErrorData> {
+        let subs = &self.shared.subscriptions;
+        let list_changed = cx.accepted().resources_list_changed == Some(true);
+        let uris = cx.accepted().resource_subscriptions.clone().unwrap_or_default();
+        let server = self.clone();
+        let covered: Vec<(String, Covered)> = tokio::task::spawn_blocking(move || {
+            let covered: Vec<(String, Covered)> = uris
+                .into_iter()
+                .filter_map(|uri| server.covered_by(&uri).ok().map(|c| (uri, c)))
+                .collect();
+            let sandbox = &server.shared.sandbox;
+            covered.iter().for_each(|(_, c)| server.shared.subscriptions.track(sandbox, c));
+            covered
+        })
+        .await
+        .map_err(|e| crate::server::errors::join_error("starting a subscription", e))?;
+        let _untrack = Untrack { subs, covered: &covered };
+        let mut rx = subs.notices.subscribe();
+        loop {
+            let notice = tokio::select! {
+                () = cx.cancelled() => return Ok(()),
+                notice = rx.recv() => notice,
+            };
+            let (relist, uris): (bool, Vec<&String>) = match notice {
+                Ok(notice) => (
+                    notice.list_changed,
+                    covered.iter().filter(|(_, c)| notice.touches(c)).map(|(u, _)| u).collect(),
+                ),
+                Err(RecvError::Lagged(_)) => (true, covered.iter().map(|(u, _)| u).collect()),
+                Err(RecvError::Closed) => return Ok(()),
+            };
+            if relist && list_changed && cx.sink().notify_resource_list_changed().await.is_err() {
+                return Ok(());
+            }
+            for uri in uris {
+                if cx.sink().notify_resource_updated(uri.clone()).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Untracks a listen request's paths however it ends.
+struct Untrack<'a> {
+    subs: &'a Subscriptions,
+    covered: &'a [(String, Covered)],
+}
+
+impl Drop for Untrack<'_> {
+    fn drop(&mut self) {
+        self.covered.iter().for_each(|(_, c)| self.subs.untrack(c));
+    }
+}
+
+fn watch_off() -> ErrorData {
+    ErrorData::invalid_request(
+        "change notifications are off (the server was started with --watch off); restart it without that flag to subscribe",
+        None,
+    )
+}

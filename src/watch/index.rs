@@ -1,0 +1,215 @@
+//! What resources/list would list, kept up to date by the watcher so it can tell a new or deleted
+//! file (`list_changed`) from a rewritten one (an update), whatever the event kinds say: an
+//! editor's save by rename looks like a new file to the kernel.
+//!
+//! [`Index`] holds a 64-bit hash per listed file and per directory (with its children's hashes,
+//! so a removed directory removes its subtree exactly): about 20 bytes per file, 2 MB for 100,000
+//! files, instead of their paths. [`Visibility`] answers "would a walk list this path?" with the
+//! same ignore rules as the walks, caching each directory's rules.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::sandbox::Sandbox;
+use crate::sandbox::filter::IgnoreStack;
+use crate::sandbox::path::RelPath;
+use crate::sandbox::root::{Kind, Root};
+use crate::sandbox::walk::{Flow, WalkOptions, walk};
+use crate::sandbox::write::TEMP_PREFIX;
+
+/// Directories whose ignore rules are cached at most; the cache starts over beyond it.
+const MAX_CACHED_DIRS: usize = 4096;
+
+/// The listed files and directories of the watched roots, by hash.
+#[derive(Default)]
+pub struct Index {
+    files: HashSet<u64>,
+    /// Directory → the hashes of its listed entries (files and directories).
+    dirs: HashMap<u64, Vec<u64>>,
+}
+
+fn key(root: usize, rel: &RelPath) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    root.hash(&mut hasher);
+    rel.as_str().hash(&mut hasher);
+    hasher.finish()
+}
+
+impl Index {
+    /// Indexes every listed file of these roots (a full walk each, with ignore rules).
+    pub fn build(sandbox: &Sandbox, roots: &[usize]) -> Index {
+        let mut index = Index::default();
+        for &idx in roots {
+            index.add_tree(&sandbox.roots()[idx], idx, &RelPath::root());
+        }
+        index
+    }
+
+    /// How many files are indexed.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether nothing is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Whether `rel` is an indexed directory.
+    pub fn is_dir(&self, root: usize, rel: &RelPath) -> bool {
+        self.dirs.contains_key(&key(root, rel))
+    }
+
+    /// Whether `rel` is a directory on disk now (not following a final symlink).
+    pub fn stat_is_dir(root: &Root, rel: &RelPath) -> bool {
+        root.dir().symlink_metadata(rel.as_path()).is_ok_and(|m| m.is_dir())
+    }
+
+    /// Brings the entry at `rel` (a listed path that was created, removed or renamed) up to date
+    /// with the disk. Returns whether the set of listed files changed.
+    pub fn apply(&mut self, root: &Root, idx: usize, rel: &RelPath) -> bool {
+        let meta = root.dir().symlink_metadata(rel.as_path()).ok();
+        let now_file = meta.as_ref().is_some_and(|m| Kind::of(m.file_type()) == Kind::File)
+            && !rel.file_name().is_some_and(|n| n.starts_with(TEMP_PREFIX));
+        let now_dir = meta.as_ref().is_some_and(|m| m.is_dir());
+        let k = key(idx, rel);
+        let was_file = self.files.contains(&k);
+        let was_dir = self.dirs.contains_key(&k);
+        let mut changed = false;
+        if (was_file && !now_file) || (was_dir && !now_dir) {
+            changed |= self.remove(idx, rel);
+        }
+        if now_file && !was_file {
+            changed |= self.add_file(idx, rel);
+        }
+        if now_dir && !was_dir {
+            changed |= self.add_tree(root, idx, rel);
+        }
+        changed
+    }
+
+    /// Adds the directory `rel` and everything listed below it; whether any file was added.
+    fn add_tree(&mut self, root: &Root, idx: usize, rel: &RelPath) -> bool {
+        self.add_dir(idx, rel);
+        let mut added = false;
+        let options = WalkOptions { respect_ignore: true, ..WalkOptions::default() };
+        let walked = walk(root, rel, &options, &mut |entry| {
+            match entry.kind {
+                Kind::File if !entry.name.starts_with(TEMP_PREFIX) => {
+                    added |= self.add_file(idx, entry.rel);
+                }
+                Kind::Dir => self.add_dir(idx, entry.rel),
+                _ => {}
+            }
+            Flow::Continue
+        });
+        if let Err(err) = walked {
+            tracing::debug!(path = rel.as_str(), error = %err, "cannot index a directory");
+        }
+        added
+    }
+
+    fn link(&mut self, idx: usize, rel: &RelPath, k: u64) {
+        if let Some(parent) = rel.parent() {
+            self.dirs.entry(key(idx, &parent)).or_default().push(k);
+        }
+    }
+
+    fn unlink(&mut self, idx: usize, rel: &RelPath, k: u64) {
+        if let Some(children) = rel.parent().and_then(|p| self.dirs.get_mut(&key(idx, &p))) {
+            children.retain(|c| *c != k);
+        }
+    }
+
+    fn add_file(&mut self, idx: usize, rel: &RelPath) -> bool {
+        let k = key(idx, rel);
+        if !self.files.insert(k) {
+            return false;
+        }
+        self.link(idx, rel, k);
+        true
+    }
+
+    fn add_dir(&mut self, idx: usize, rel: &RelPath) {
+        let k = key(idx, rel);
+        if self.dirs.contains_key(&k) {
+            return;
+        }
+        self.dirs.insert(k, Vec::new());
+        if !rel.is_root() {
+            self.link(idx, rel, k);
+        }
+    }
+
+    /// Removes `rel` (a file, or a directory with its subtree); whether any file was removed.
+    fn remove(&mut self, idx: usize, rel: &RelPath) -> bool {
+        let k = key(idx, rel);
+        let mut removed = self.files.remove(&k);
+        let mut todo = self.dirs.remove(&k).unwrap_or_default();
+        self.unlink(idx, rel, k);
+        while let Some(child) = todo.pop() {
+            removed |= self.files.remove(&child);
+            if let Some(grandchildren) = self.dirs.remove(&child) {
+                todo.extend(grandchildren);
+            }
+        }
+        removed
+    }
+}
+
+/// "Would a walk list this path?", with each directory's ignore rules cached.
+#[derive(Default)]
+pub struct Visibility {
+    cache: HashMap<(usize, RelPath), (IgnoreStack, bool)>,
+}
+
+impl Visibility {
+    /// Forgets every cached rule (an ignore file changed).
+    pub fn clear(&mut self) {
+        self.cache.clear();
+    }
+
+    /// Whether resources/list would list `rel` (or enter it, for a directory): not `.git` or
+    /// below it, not a temporary file of ours, and not excluded by an ignore file in any
+    /// directory from the root down.
+    pub fn is_listed(&mut self, root: &Root, idx: usize, rel: &RelPath, is_dir: bool) -> bool {
+        let Some(parent) = rel.parent() else { return true };
+        let name = rel.file_name().unwrap_or_default();
+        if name == ".git" || name.starts_with(TEMP_PREFIX) {
+            return false;
+        }
+        let (stack, ignored) = self.dir(root, idx, &parent);
+        !ignored && !stack.is_ignored(rel, is_dir)
+    }
+
+    /// The rules in effect inside `dir`, and whether `dir` itself is excluded.
+    fn dir(&mut self, root: &Root, idx: usize, dir: &RelPath) -> (IgnoreStack, bool) {
+        if let Some(found) = self.cache.get(&(idx, dir.clone())) {
+            return found.clone();
+        }
+        let value = match dir.parent() {
+            None => (IgnoreStack::default().enter(root, dir, &rule_files(root, dir)), false),
+            Some(parent) => {
+                let (stack, ignored) = self.dir(root, idx, &parent);
+                if ignored || dir.file_name() == Some(".git") || stack.is_ignored(dir, true) {
+                    (stack, true)
+                } else {
+                    (stack.enter(root, dir, &rule_files(root, dir)), false)
+                }
+            }
+        };
+        if self.cache.len() >= MAX_CACHED_DIRS {
+            self.cache.clear();
+        }
+        self.cache.insert((idx, dir.clone()), value.clone());
+        value
+    }
+}
+
+/// Which of the names `IgnoreStack::enter` looks for exist in `dir`.
+fn rule_files(root: &Root, dir: &RelPath) -> Vec<&'static str> {
+    [".ignore", ".gitignore", ".git"]
+        .into_iter()
+        .filter(|n| dir.join(n).is_some_and(|p| root.dir().symlink_metadata(p.as_path()).is_ok()))
+        .collect()
+}

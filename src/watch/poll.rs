@@ -1,0 +1,151 @@
+//! Polling, where the native watcher cannot help: the subscribed paths under roots it does not
+//! cover, and the extra files (databases) when their directories cannot be watched. Only what a
+//! subscription covers is polled, never a whole tree: a file costs one `stat` per interval, a
+//! directory one walk of its listed entries.
+//!
+//! notify's own `PollWatcher` compares modification times in whole seconds, so two saves within
+//! a second would look like one; this poller compares size, nanosecond modification time and
+//! inode, and reaches files through the root's capability handle like every other access.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use cap_std::fs::Metadata;
+
+use crate::sandbox::Sandbox;
+use crate::sandbox::root::Root;
+use crate::sandbox::walk::{Flow, WalkOptions, walk};
+use crate::watch::{Batch, Changed, ExtraFile, Target};
+
+/// The subscribed paths, with how many subscriptions cover each and what they looked like.
+pub struct Poller {
+    interval: Duration,
+    next: Instant,
+    /// Target → (subscriptions covering it, its last fingerprint if taken).
+    targets: HashMap<Target, (usize, Option<u64>)>,
+    extra: Vec<(usize, Vec<PathBuf>, u64)>,
+}
+
+impl Poller {
+    /// A poller over nothing yet; `extra` are polled when their watch failed.
+    pub fn new(interval: Duration, extra: &[ExtraFile]) -> Poller {
+        Poller {
+            interval,
+            next: Instant::now() + interval,
+            targets: HashMap::new(),
+            extra: extra
+                .iter()
+                .map(|x| (x.key, x.paths.clone(), host_fingerprint(&x.paths)))
+                .collect(),
+        }
+    }
+
+    /// When the next poll is due, if anything needs polling.
+    pub fn next_due(&self, polled: &[bool], extra_polled: bool) -> Option<Instant> {
+        let any = (extra_polled && !self.extra.is_empty())
+            || self.targets.keys().any(|t| polled.get(t.loc.root).copied().unwrap_or(false));
+        any.then_some(self.next)
+    }
+
+    /// One more subscription covers `target`; `now` is what it looked like when subscribed (if
+    /// its root was polled then; otherwise the next poll takes the starting point).
+    pub fn track(&mut self, target: Target, now: Option<u64>) {
+        self.targets.entry(target).or_insert((0, now)).0 += 1;
+    }
+
+    /// One subscription less covers `target`.
+    pub fn untrack(&mut self, target: &Target) {
+        if let Some((count, _)) = self.targets.get_mut(target) {
+            *count -= 1;
+            if *count == 0 {
+                self.targets.remove(target);
+            }
+        }
+    }
+
+    /// Checks every polled target and extra file, adding what changed to `batch`.
+    pub fn poll(
+        &mut self,
+        sandbox: &Sandbox,
+        polled: &[bool],
+        extra_polled: bool,
+        batch: &mut Batch,
+    ) {
+        for (target, (_, last)) in &mut self.targets {
+            if !polled.get(target.loc.root).copied().unwrap_or(false) {
+                continue;
+            }
+            let now = Some(fingerprint(&sandbox.roots()[target.loc.root], target));
+            if last.is_none() {
+                *last = now;
+            } else if now != *last {
+                *last = now;
+                batch.changed.push(Changed {
+                    loc: target.loc.clone(),
+                    structural: false,
+                    listed: true,
+                });
+            }
+        }
+        if extra_polled {
+            for (key, paths, last) in &mut self.extra {
+                let now = host_fingerprint(paths);
+                if now != *last {
+                    *last = now;
+                    batch.extra.push(*key);
+                }
+            }
+        }
+        self.next = Instant::now() + self.interval;
+    }
+}
+
+/// A hash of what a target looks like: the entry's kind, size, modification time and inode, or
+/// for a directory target the same for every listed entry below it.
+pub fn fingerprint(root: &Root, target: &Target) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    let meta = root.dir().symlink_metadata(target.loc.rel.as_path()).ok();
+    hash_meta(meta.as_ref(), &mut hasher);
+    if target.subtree && meta.as_ref().is_some_and(Metadata::is_dir) {
+        let options = WalkOptions { respect_ignore: true, ..WalkOptions::default() };
+        let _ = walk(root, &target.loc.rel, &options, &mut |entry| {
+            entry.rel.hash(&mut hasher);
+            hash_meta(entry.metadata().ok().as_ref(), &mut hasher);
+            Flow::Continue
+        });
+    }
+    hasher.finish()
+}
+
+fn hash_meta(meta: Option<&Metadata>, hasher: &mut DefaultHasher) {
+    match meta {
+        None => 0u8.hash(hasher),
+        Some(meta) => {
+            1u8.hash(hasher);
+            meta.is_dir().hash(hasher);
+            meta.len().hash(hasher);
+            meta.modified().ok().map(|t| t.into_std()).hash(hasher);
+            #[cfg(unix)]
+            {
+                use cap_std::fs::MetadataExt;
+                meta.ino().hash(hasher);
+                meta.ctime().hash(hasher);
+                meta.ctime_nsec().hash(hasher);
+            }
+        }
+    }
+}
+
+/// The same for host paths (a database and its journals), by their size and modification time.
+fn host_fingerprint(paths: &[PathBuf]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    for path in paths {
+        let meta = std::fs::symlink_metadata(path).ok();
+        meta.as_ref()
+            .map(|m| (m.len(), m.modified().ok().map(|t: SystemTime| t)))
+            .hash(&mut hasher);
+    }
+    hasher.finish()
+}
