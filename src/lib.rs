@@ -15,6 +15,9 @@
 //! - [`db`]: the named SQLite databases, each on its own worker thread; the server awaits calls
 //!   on them. What SQL may do is decided by SQLite's authorizer (`db::policy`), not by reading
 //!   SQL text.
+//! - [`watch`]: change events. A thread of its own runs the system's file watcher (notify) on
+//!   every root, debounces events into batches, and keeps an index of listed files to tell new
+//!   files from rewritten ones; it polls subscribed paths where native watching fails.
 //! - [`config`] and [`cli`]: the command line and TOML file, validated; `config` is the only code
 //!   that opens host paths by name (cap-std's ambient authority).
 //! - [`server`]: the only code that imports rmcp and builds wire JSON; errors become MCP responses
@@ -40,11 +43,16 @@
 //! db/policy.rs         the authorizer's decisions per access mode; pure
 //! db/value.rs          cells and pages of rows (cut and summarised to the cell limit)
 //! db/worker.rs         one thread per database running jobs, panics contained
+//! db/monitor.rs        PRAGMA data_version on a connection of its own: did anyone commit?
 //! db/error.rs          db::Error: every way a database call fails, with the fix
+//! watch/mod.rs         Watcher: notify on each root, debounce, batches, fallback to polling
+//! watch/index.rs       hashes of the listed files; "would a walk list this path?"
+//! watch/poll.rs        polling subscribed paths (size, mtime in ns, inode) where needed
 //! server/mod.rs        Server: ServerHandler, capabilities, instructions, serve_stdio
 //! server/tools/        tool params, handlers and renderers (files.rs, sql.rs)
 //! server/resources.rs  resources/list (databases, then files), file reads, templates
 //! server/db_resources.rs  sqlite:// schema and table resources, completion
+//! server/subscriptions.rs  subscribe/unsubscribe, subscriptions/listen, batches → notifications
 //! server/uri.rs        file:// and sqlite:// URIs, cursors, MIME types; pure
 //! server/errors.rs     core errors → MCP errors and isError results
 //! ```
@@ -52,7 +60,9 @@
 //! ## Invariants
 //!
 //! - Only `server/` imports `rmcp`; core types do not derive `Serialize` or `JsonSchema`.
-//! - `config.rs` is the only code that uses cap-std's ambient authority.
+//! - `config.rs` is the only code that uses cap-std's ambient authority. `watch` hands the
+//!   roots' canonical paths (and the databases' directories) to the system's watcher, which
+//!   watches paths; it opens nothing by name and maps every event back through the sandbox.
 //! - Only the rmcp transport writes to stdout (`print_stdout` is denied by lint).
 //! - The cores do not panic on user input; a panic in blocking work fails one request only.
 

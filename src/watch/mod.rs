@@ -215,18 +215,30 @@ impl Watcher {
             visibility: Visibility::default(),
             warned_limit: false,
         };
-        std::thread::Builder::new().name("watch".to_owned()).spawn(move || state.run(&rx))?;
+        std::thread::Builder::new().name("watch".to_owned()).spawn(move || {
+            // A bug here must not end notifications silently.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.run(&rx)));
+            if outcome.is_err() {
+                tracing::error!("file watching stopped after an internal error; change notifications are off until the server restarts");
+            }
+        })?;
         Ok(())
+    }
+
+    /// Whether subscriptions under root `idx` are polled (the native watcher does not cover it).
+    pub fn is_polled(&self, idx: usize) -> bool {
+        self.polled
+            .get()
+            .is_some_and(|p| p.get(idx).is_some_and(|flag| flag.load(Ordering::Relaxed)))
     }
 
     /// A subscription now covers `target`. Blocking: if the target's root is polled, this notes
     /// what the target looks like now (a `stat`, or a walk for a directory), so a change made
     /// right after subscribing is not mistaken for the starting point.
     pub fn track(&self, sandbox: &Sandbox, target: Target) {
-        let polled = self.polled.get().is_some_and(|p| {
-            p.get(target.loc.root).is_some_and(|flag| flag.load(Ordering::Relaxed))
-        });
-        let now = polled.then(|| poll::fingerprint(&sandbox.roots()[target.loc.root], &target));
+        let now = self
+            .is_polled(target.loc.root)
+            .then(|| poll::fingerprint(&sandbox.roots()[target.loc.root], &target));
         let _ = self.tx.send(Msg::Track(target, now));
     }
 
@@ -571,6 +583,45 @@ mod tests {
         // Lost events touch everything.
         let everything = Batch { everything: true, ..Batch::default() };
         assert!(everything.touches(&Target { loc: loc("z"), subtree: false }));
+    }
+
+    #[test]
+    fn running_out_of_watches_falls_back_to_polling_the_subscribed_paths() {
+        use crate::sandbox::root::{Mode as RootMode, Root};
+        use cap_std::fs::Dir;
+
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().canonicalize().unwrap();
+        std::fs::write(path.join("a.txt"), "one").unwrap();
+        let dir = Dir::open_ambient_dir(&path, cap_std::ambient_authority()).unwrap();
+        let root = Root::new(path.clone(), path.clone(), RootMode::Writable, dir);
+        let sandbox = Arc::new(Sandbox::new(vec![root], Default::default(), None));
+        let options = Options {
+            mode: Mode::Auto,
+            debounce: Duration::from_millis(10),
+            poll_interval: Duration::from_millis(10),
+        };
+        let watcher = Watcher::new(options);
+        let (tx, batches) = channel();
+        watcher.start(Arc::clone(&sandbox), Vec::new(), move |b| drop(tx.send(b))).unwrap();
+        // What notify reports when inotify runs out of watches while it adds a new directory.
+        let err = notify::Error::new(notify::ErrorKind::MaxFilesWatch).add_path(path.join("new"));
+        watcher.tx.send(Msg::Event(Err(err))).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !watcher.is_polled(0) {
+            assert!(Instant::now() < deadline, "the root never fell back to polling");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let target = Target { loc: loc("a.txt"), subtree: false };
+        watcher.track(&sandbox, target.clone());
+        // The native watch is gone (a new untracked file goes unseen); polling sees the
+        // subscribed file change.
+        std::fs::write(path.join("b.txt"), "untracked").unwrap();
+        std::fs::write(path.join("a.txt"), "two").unwrap();
+        let batch = batches.recv_timeout(Duration::from_secs(20)).expect("a polled change");
+        assert!(batch.touches(&target), "{batch:?}");
+        assert!(!batch.list_changed, "{batch:?}");
+        assert!(batch.changed.iter().all(|c| c.loc == target.loc), "{batch:?}");
     }
 
     #[test]

@@ -19,13 +19,25 @@ use crate::sandbox::root::Root;
 use crate::sandbox::walk::{Flow, WalkOptions, walk};
 use crate::watch::{Batch, Changed, ExtraFile, Target};
 
+/// A polled directory is checked at most once per this many times its last walk took, so polling
+/// a huge subscribed directory costs at most a twentieth of a core.
+const WALK_COST_FACTOR: u32 = 20;
+
 /// The subscribed paths, with how many subscriptions cover each and what they looked like.
 pub struct Poller {
     interval: Duration,
     next: Instant,
-    /// Target → (subscriptions covering it, its last fingerprint if taken).
-    targets: HashMap<Target, (usize, Option<u64>)>,
+    targets: HashMap<Target, Polled>,
     extra: Vec<(usize, Vec<PathBuf>, u64)>,
+}
+
+struct Polled {
+    /// Subscriptions covering the target.
+    count: usize,
+    /// Its last fingerprint, if taken.
+    last: Option<u64>,
+    /// Not checked again before this.
+    not_before: Instant,
 }
 
 impl Poller {
@@ -52,14 +64,15 @@ impl Poller {
     /// One more subscription covers `target`; `now` is what it looked like when subscribed (if
     /// its root was polled then; otherwise the next poll takes the starting point).
     pub fn track(&mut self, target: Target, now: Option<u64>) {
-        self.targets.entry(target).or_insert((0, now)).0 += 1;
+        let fresh = Polled { count: 0, last: now, not_before: Instant::now() };
+        self.targets.entry(target).or_insert(fresh).count += 1;
     }
 
     /// One subscription less covers `target`.
     pub fn untrack(&mut self, target: &Target) {
-        if let Some((count, _)) = self.targets.get_mut(target) {
-            *count -= 1;
-            if *count == 0 {
+        if let Some(polled) = self.targets.get_mut(target) {
+            polled.count -= 1;
+            if polled.count == 0 {
                 self.targets.remove(target);
             }
         }
@@ -73,21 +86,22 @@ impl Poller {
         extra_polled: bool,
         batch: &mut Batch,
     ) {
-        for (target, (_, last)) in &mut self.targets {
-            if !polled.get(target.loc.root).copied().unwrap_or(false) {
+        for (target, state) in &mut self.targets {
+            let started = Instant::now();
+            if !polled.get(target.loc.root).copied().unwrap_or(false) || started < state.not_before
+            {
                 continue;
             }
             let now = Some(fingerprint(&sandbox.roots()[target.loc.root], target));
-            if last.is_none() {
-                *last = now;
-            } else if now != *last {
-                *last = now;
+            state.not_before = started + started.elapsed() * WALK_COST_FACTOR;
+            if state.last.is_some() && now != state.last {
                 batch.changed.push(Changed {
                     loc: target.loc.clone(),
                     structural: false,
                     listed: true,
                 });
             }
+            state.last = now;
         }
         if extra_polled {
             for (key, paths, last) in &mut self.extra {

@@ -1,5 +1,6 @@
 //! The integration tests: one binary that spawns the real server and speaks JSON-RPC to it.
 
+mod bench;
 mod escape;
 mod files;
 mod props;

@@ -1,0 +1,191 @@
+//! A minimal MCP host for benchmarks: spawns the server, writes JSON-RPC lines to its stdin, and
+//! timestamps every line it reads from its stdout on a reader thread, so latencies are measured
+//! where the host would see them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// How long any single wait may take before the benchmark fails.
+pub const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A running server and its pipes.
+pub struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<(Instant, Value)>,
+    stderr: Arc<Mutex<String>>,
+    next_id: u64,
+    /// Messages read while waiting for something else.
+    pub backlog: Vec<(Instant, Value)>,
+    /// When the process was spawned.
+    pub spawned: Instant,
+}
+
+impl Client {
+    /// Starts `server` with `args`.
+    pub fn spawn(server: &Path, args: &[String]) -> Client {
+        let spawned = Instant::now();
+        let mut child = Command::new(server)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", server.display()));
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr_pipe = child.stderr.take().expect("stderr");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                if tx.send((Instant::now(), value)).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut all = sink.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        Client { child, stdin, lines, stderr, next_id: 0, backlog: Vec::new(), spawned }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a request; returns its id.
+    pub fn send(&mut self, method: &str, params: Value) -> u64 {
+        self.next_id += 1;
+        let message =
+            json!({ "jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params });
+        writeln!(self.stdin, "{message}")
+            .and_then(|()| self.stdin.flush())
+            .expect("write to server");
+        self.next_id
+    }
+
+    /// Sends a notification.
+    pub fn notify(&mut self, method: &str, params: Value) {
+        let message = json!({ "jsonrpc": "2.0", "method": method, "params": params });
+        writeln!(self.stdin, "{message}")
+            .and_then(|()| self.stdin.flush())
+            .expect("write to server");
+    }
+
+    /// Waits for the first message matching `pred` (the backlog first); returns when it arrived.
+    pub fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> (Instant, Value) {
+        if let Some(idx) = self.backlog.iter().position(|(_, m)| pred(m)) {
+            return self.backlog.remove(idx);
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok((at, message)) if pred(&message) => return (at, message),
+                Ok(other) => self.backlog.push(other),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("timed out waiting for {what}; server stderr:\n{}", self.stderr())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("the server exited while waiting for {what}:\n{}", self.stderr())
+                }
+            }
+        }
+    }
+
+    /// Sends a request and waits for its response; returns the response and when it arrived.
+    pub fn request(&mut self, method: &str, params: Value) -> (Instant, Value) {
+        let id = self.send(method, params);
+        let (at, response) = self.wait_for(&format!("the response to {method}"), |m| {
+            m.get("id") == Some(&json!(id)) && m.get("method").is_none()
+        });
+        if response.get("error").is_some() {
+            panic!("{method} failed: {response}");
+        }
+        (at, response)
+    }
+
+    /// The legacy handshake.
+    pub fn initialize(&mut self) -> Instant {
+        let (at, _) = self.request(
+            "initialize",
+            json!({ "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "bench", "version": "0" } }),
+        );
+        self.notify("notifications/initialized", json!({}));
+        at
+    }
+
+    /// The server's stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `needle`; returns when it was seen.
+    pub fn wait_stderr(&self, needle: &str) -> Instant {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if self.stderr().contains(needle) {
+                return Instant::now();
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {needle:?} on stderr");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Forgets messages read so far.
+    pub fn clear_backlog(&mut self) {
+        while let Ok(message) = self.lines.try_recv() {
+            self.backlog.push(message);
+        }
+        self.backlog.clear();
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident memory now and at its peak, in KiB, from `/proc` (Linux); zeros elsewhere.
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// CPU time (user + system) the process has used so far (Linux); zero elsewhere.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 =
+        [11, 12].iter().filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok())).sum();
+    // USER_HZ is 100 on every Linux configuration in practice.
+    Duration::from_millis(ticks * 10)
+}
