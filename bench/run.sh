@@ -1,7 +1,22 @@
 #!/usr/bin/env bash
-# The benchmark suite: builds the server and the driver in release mode, then runs every scenario
-# and writes BENCHMARKS.md. Arguments go to the driver (e.g. --smoke, --out FILE, --work DIR).
+# The benchmark suite: installs the tools it compares against (Debian's fd-find, ripgrep and
+# sqlite3) if they are missing, builds the server and the driver in release mode, runs every
+# scenario and writes BENCHMARKS.md. Arguments go to the driver (--smoke, --out FILE, --work DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+need=()
+command -v fdfind >/dev/null 2>&1 || command -v fd >/dev/null 2>&1 || need+=(fd-find)
+command -v rg >/dev/null 2>&1 || need+=(ripgrep)
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+if ((${#need[@]})); then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing ${need[*]} for the comparisons" >&2
+    $sudo apt-get install -y "${need[@]}" >&2 \
+        || { $sudo apt-get update >&2 && $sudo apt-get install -y "${need[@]}" >&2; } \
+        || echo "could not install ${need[*]}; those comparisons are skipped" >&2
+fi
+
 cargo build --release --locked --bin mcp-files-sqlite --example bench
 exec target/release/examples/bench "$@"

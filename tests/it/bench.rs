@@ -29,7 +29,15 @@ fn the_benchmark_suite_runs_end_to_end_on_tiny_workloads() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench --smoke failed:\n{stderr}");
     let text = std::fs::read_to_string(&report).unwrap();
-    for metric in ["start to initialize answered", "idle RSS", "write → updated"] {
+    for metric in [
+        "start to initialize answered",
+        "search_files",
+        "grep_files",
+        "SQL GROUP BY",
+        "idle RSS",
+        "write on disk → updated",
+        "## Memory",
+    ] {
         assert!(text.contains(metric), "the report lacks {metric:?}:\n{text}");
     }
 }
