@@ -124,6 +124,12 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub poll_interval: Option<std::time::Duration>,
 
+    /// How long a walk or query runs before it sends progress notifications (to clients that ask
+    /// for them with a progress token), and how often it sends them after that (at least 10ms)
+    /// [default: 1s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub progress_after: Option<std::time::Duration>,
+
     /// Resources per page of resources/list [default: 500].
     #[arg(long, value_name = "N")]
     pub resource_page_size: Option<usize>,

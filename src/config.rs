@@ -15,6 +15,7 @@ use crate::db::query::DbLimits;
 use crate::db::{self, Databases, DbSpec};
 use crate::sandbox::root::{Mode, Root};
 use crate::sandbox::{Limits, Sandbox};
+use crate::server::progress::{DEFAULT_PROGRESS_AFTER, MIN_PROGRESS_AFTER};
 use crate::watch::{MAX_DEBOUNCE, MIN_POLL_INTERVAL, Mode as WatchMode, Options as WatchOptions};
 
 /// Files per page of `resources/list` unless configured otherwise.
@@ -36,6 +37,8 @@ pub struct Config {
     pub ignore_client_roots: bool,
     /// How changes are watched for subscriptions.
     pub watch: WatchOptions,
+    /// How long a call runs before it reports progress, and how often after that.
+    pub progress_after: Duration,
 }
 
 /// The TOML file's settings: the long flags' names with underscores. Unknown keys are errors, so a
@@ -65,6 +68,7 @@ struct FileConfig {
     max_cell_bytes: Option<Size>,
     max_value_bytes: Option<Size>,
     watch: Option<String>,
+    progress_after: Option<String>,
     debounce: Option<String>,
     poll_interval: Option<String>,
 }
@@ -224,6 +228,17 @@ impl Config {
             )?)?,
         };
         let watch = watch_options(args, &file)?;
+        let progress_after = duration_setting(
+            args.progress_after,
+            &file.progress_after,
+            DEFAULT_PROGRESS_AFTER,
+            "progress_after",
+        )?;
+        if progress_after < MIN_PROGRESS_AFTER {
+            bail!(
+                "--progress-after (or progress_after in the config file) is {progress_after:?}; it must be at least {MIN_PROGRESS_AFTER:?}"
+            );
+        }
 
         let mut specs: Vec<DbSpec> = Vec::new();
         let requested = db_ro.iter().map(|s| (s, false)).chain(db_rw.iter().map(|s| (s, true)));
@@ -257,6 +272,7 @@ impl Config {
             ignore_client_roots: args.ignore_client_roots
                 || file.ignore_client_roots.unwrap_or(false),
             watch,
+            progress_after,
         })
     }
 }

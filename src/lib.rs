@@ -54,6 +54,7 @@
 //! server/db_resources.rs  sqlite:// schema and table resources, completion
 //! server/subscriptions.rs  subscribe/unsubscribe, subscriptions/listen, batches → notifications
 //! server/uri.rs        file:// and sqlite:// URIs, cursors, MIME types; pure
+//! server/progress.rs  progress notifications and cancellation for long calls
 //! server/errors.rs     core errors → MCP errors and isError results
 //! ```
 //!

@@ -8,9 +8,11 @@
 //! cannot trap it, and memory is bounded by the sizes of the directories on the current path.
 //! Imports only `sandbox::{path, root, filter, error}`.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::cmp::Ordering;
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
 use cap_std::fs::{Dir, File, Metadata, OpenOptions};
@@ -18,6 +20,55 @@ use cap_std::fs::{Dir, File, Metadata, OpenOptions};
 use crate::sandbox::filter::{Globs, IgnoreStack};
 use crate::sandbox::path::RelPath;
 use crate::sandbox::root::{Kind, Root};
+
+/// How far a long call has got, and whether its client gave up on it. The server installs one
+/// per call with [`Progress::scope`]; every walk on that thread counts the entries it examines into
+/// it, and stops at the next entry once it is cancelled (the caller then discards the partial
+/// result). A thread-local scope rather than a parameter, so that every walk (tree, search, grep,
+/// listings) honours cancellation without threading a handle through each operation.
+#[derive(Debug, Default)]
+pub struct Progress {
+    entries: AtomicU64,
+    cancelled: AtomicBool,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Progress>>> = const { RefCell::new(None) };
+}
+
+impl Progress {
+    /// Runs `work` with this progress installed for the walks it makes on this thread.
+    pub fn scope<T>(self: &Arc<Self>, work: impl FnOnce() -> T) -> T {
+        struct Restore(Option<Arc<Progress>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CURRENT.with(|c| *c.borrow_mut() = self.0.take());
+            }
+        }
+        let previous = CURRENT.with(|c| c.borrow_mut().replace(Arc::clone(self)));
+        let _restore = Restore(previous);
+        work()
+    }
+
+    /// Entries examined so far.
+    pub fn entries(&self) -> u64 {
+        self.entries.load(AtomicOrdering::Relaxed)
+    }
+
+    /// Asks the walks to stop.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, AtomicOrdering::Relaxed);
+    }
+
+    /// Whether the call was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(AtomicOrdering::Relaxed)
+    }
+
+    fn current() -> Option<Arc<Progress>> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+}
 
 /// What to walk and what to leave out.
 #[derive(Default)]
@@ -79,12 +130,19 @@ pub fn walk(
         if options.respect_ignore { ancestors_ignore(root, start) } else { IgnoreStack::default() };
     let first = read_frame(root, start, 0, &ignore, options.respect_ignore, &mut stats)?;
     let mut stack = vec![first];
+    let progress = Progress::current();
     while let Some(frame) = stack.last_mut() {
         let Some((name, kind)) = frame.entries.get(frame.next).cloned() else {
             stack.pop();
             continue;
         };
         frame.next += 1;
+        if let Some(progress) = &progress {
+            progress.entries.fetch_add(1, AtomicOrdering::Relaxed);
+            if progress.is_cancelled() {
+                break;
+            }
+        }
         let Some(rel) = frame.rel.join(&name) else { continue };
         let depth = frame.depth + 1;
         let mut report = true;

@@ -4,6 +4,7 @@
 
 pub mod db_resources;
 pub mod errors;
+pub mod progress;
 pub mod resources;
 pub mod subscriptions;
 pub mod tools;
@@ -58,6 +59,7 @@ struct Shared {
     ignore_client_roots: bool,
     instructions: String,
     subscriptions: subscriptions::Subscriptions,
+    progress_after: std::time::Duration,
 }
 
 impl Server {
@@ -83,6 +85,7 @@ impl Server {
             resource_page_size: config.resource_page_size,
             ignore_client_roots: config.ignore_client_roots,
             subscriptions: subscriptions::Subscriptions::new(config.watch),
+            progress_after: config.progress_after,
         };
         Server { shared: Arc::new(shared), tool_router: tools::router(&offer), offer }
     }
@@ -95,6 +98,11 @@ impl Server {
     /// The databases.
     pub(crate) fn databases(&self) -> Arc<Databases> {
         Arc::clone(&self.shared.databases)
+    }
+
+    /// How long a call runs before it reports progress, and how often after that.
+    pub(crate) fn progress_after(&self) -> std::time::Duration {
+        self.shared.progress_after
     }
 
     pub(crate) fn resource_page_size(&self) -> usize {

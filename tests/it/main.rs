@@ -3,6 +3,7 @@
 mod bench;
 mod escape;
 mod files;
+mod progress;
 mod props;
 mod protocol;
 mod resources;

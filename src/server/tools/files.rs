@@ -10,7 +10,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use rmcp::handler::server::tool::schema_for_output;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Resource, ResourceContents};
-use rmcp::{ErrorData, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -581,14 +582,16 @@ impl Server {
     async fn directory_tree(
         &self,
         Parameters(p): Parameters<DirectoryTreeParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let options = TreeOptions {
             exclude: p.exclude_patterns,
             max_depth: p.max_depth,
             include_ignored: p.include_ignored,
         };
-        self.run_files(
+        self.run_walk(
             "walking a directory",
+            &ctx,
             move |s| s.directory_tree(&p.path, &options),
             render_tree,
         )
@@ -625,6 +628,7 @@ impl Server {
     async fn search_files(
         &self,
         Parameters(p): Parameters<SearchFilesParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let pattern = p.pattern.clone();
         let options = SearchOptions {
@@ -633,8 +637,9 @@ impl Server {
             include_ignored: p.include_ignored,
             max_results: p.max_results,
         };
-        self.run_files(
+        self.run_walk(
             "searching files",
+            &ctx,
             move |s| s.search_files(&p.path, &options),
             move |out| render_search(&pattern, out),
         )
@@ -714,6 +719,7 @@ impl Server {
     async fn grep_files(
         &self,
         Parameters(p): Parameters<GrepFilesParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let options = GrepOptions {
             pattern: p.pattern,
@@ -724,8 +730,13 @@ impl Server {
             include_ignored: p.include_ignored,
             max_results: p.max_results,
         };
-        self.run_files("searching file contents", move |s| s.grep(&p.path, &options), render_grep)
-            .await
+        self.run_walk(
+            "searching file contents",
+            &ctx,
+            move |s| s.grep(&p.path, &options),
+            render_grep,
+        )
+        .await
     }
 }
 

@@ -9,9 +9,16 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde::Serialize;
 
+use std::sync::Arc;
+
+use rmcp::RoleServer;
+use rmcp::service::RequestContext;
+
 use crate::sandbox::Sandbox;
+use crate::sandbox::walk::Progress;
 use crate::server::Server;
 use crate::server::errors::{join_error, tool_error};
+use crate::server::progress::{Meter, drive};
 
 /// Names of the tools that change files; they are not offered when every root is read-only.
 pub const FILE_WRITE_TOOLS: &[&str] =
@@ -82,6 +89,48 @@ impl Server {
             Err(err) => tool_error(&err),
         })
     }
+}
+
+impl Server {
+    /// `run_files` for work that walks directories (tree, search, grep): reports the entries
+    /// examined as progress once it runs long, and stops the walk when the client cancels.
+    pub(crate) async fn run_walk<T, W, R>(
+        &self,
+        what: &'static str,
+        ctx: &RequestContext<RoleServer>,
+        work: W,
+        render: R,
+    ) -> Result<CallToolResult, ErrorData>
+    where
+        T: Send + 'static,
+        W: FnOnce(&Sandbox) -> crate::sandbox::Result<T> + Send + 'static,
+        R: FnOnce(T) -> CallToolResult,
+    {
+        let sandbox = self.sandbox();
+        let progress = Arc::new(Progress::default());
+        let scoped = Arc::clone(&progress);
+        let task = tokio::task::spawn_blocking(move || scoped.scope(|| work(&sandbox)));
+        let meter = Meter {
+            count: || progress.entries(),
+            describe: |n, elapsed: std::time::Duration| {
+                format!("{what}: {n} entries examined in {:.1}s", elapsed.as_secs_f64())
+            },
+        };
+        let Some(joined) =
+            drive(ctx, self.progress_after(), task, meter, || progress.cancel()).await
+        else {
+            return Ok(cancelled(what));
+        };
+        Ok(match joined.map_err(|e| join_error(what, e))? {
+            Ok(value) => render(value),
+            Err(err) => tool_error(&err),
+        })
+    }
+}
+
+/// The result of a call the client cancelled (it will not look at it).
+pub fn cancelled(what: &str) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(format!("cancelled by the client while {what}"))])
 }
 
 /// A successful result with text for the model and the same facts as `structuredContent`.

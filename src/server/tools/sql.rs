@@ -23,6 +23,7 @@ use crate::db::query::{Session, TableDescription, WriteOutcome};
 use crate::db::value::{Rows, Value};
 use crate::db::{self, Database, cancel_flag};
 use crate::server::Server;
+use crate::server::progress::{Meter, drive};
 use crate::server::tools::structured;
 
 /// Integers beyond this magnitude lose precision in JavaScript numbers, so they go out as strings.
@@ -438,13 +439,19 @@ impl Server {
         let cancel = cancel_flag();
         let flag = Arc::clone(&cancel);
         let call = database.run(move |session| work(session, &flag));
-        let result = tokio::select! {
-            result = call => result,
-            () = ctx.ct.cancelled() => {
-                cancel.store(true, Ordering::Relaxed);
-                Err(db::Error::Cancelled)
-            }
+        let started = std::time::Instant::now();
+        // A statement's progress cannot be counted from outside it; the elapsed time (in
+        // milliseconds, so it grows) tells the client the call is alive.
+        let meter = Meter {
+            count: || started.elapsed().as_millis() as u64,
+            describe: |_, elapsed: std::time::Duration| {
+                format!("query running for {:.1}s", elapsed.as_secs_f64())
+            },
         };
+        let interrupt = || cancel.store(true, Ordering::Relaxed);
+        let result = drive(ctx, self.progress_after(), call, meter, interrupt)
+            .await
+            .unwrap_or(Err(db::Error::Cancelled));
         match result {
             Err(db::Error::WorkerGone { db }) => {
                 tracing::error!(db = %db, "database worker gone");
