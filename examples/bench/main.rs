@@ -267,6 +267,11 @@ impl Bench {
         stats((0..self.plan.calls).map(|_| Self::call(client, tool, arguments.clone())).collect())
     }
 
+    /// Times `n` calls of the same tool.
+    fn calls_n(&self, client: &mut Client, tool: &str, arguments: &Value, n: usize) -> Stats {
+        stats((0..n).map(|_| Self::call(client, tool, arguments.clone())).collect())
+    }
+
     /// Calls per second with 16 requests in flight.
     fn throughput(&self, client: &mut Client, method: &str, params: &Value) -> f64 {
         let rounds = self.plan.calls.div_ceil(16).max(1);
@@ -343,6 +348,18 @@ impl Bench {
             "ping, 16 in flight",
             format!("{ping_rate:.0} per second"),
             String::new(),
+            "",
+            None,
+        );
+
+        // The same round trip through tools/call for a tool that does no I/O: what the protocol
+        // layer costs before any file is touched.
+        let bare = self.calls(&mut client, "list_allowed_directories", &json!({}));
+        let r = ratio(bare, ping);
+        self.report.row(
+            "tools/call without I/O (list_allowed_directories)",
+            bare.show(),
+            format!("{r:.2}× a ping"),
             "",
             None,
         );
@@ -485,7 +502,34 @@ impl Bench {
                 ),
             }
         }
-        self.report.memory(&format!("walks over {n} files"), idle, client.pid());
+        self.report.memory(
+            &format!("uncapped walks over {n} files (answers of up to {n} entries)"),
+            idle,
+            client.pid(),
+        );
+        drop(client);
+
+        // What a user runs: the default limits. grep for a rare token still walks and reads the
+        // whole tree; tree and search stop at the entry limit with a "truncated" note.
+        let mut client = self.spawn("tree", &[]);
+        client.initialize();
+        let idle = memory_kib(client.pid()).0;
+        let grep = self.calls_n(
+            &mut client,
+            "grep_files",
+            &json!({ "path": tree, "pattern": workload::RARE_TOKEN }),
+            self.plan.runs,
+        );
+        self.report.row(
+            &format!("grep_files, a rare token, {n} files, default limits"),
+            grep.show(),
+            String::new(),
+            "",
+            None,
+        );
+        Self::call(&mut client, "directory_tree", json!({ "path": tree }));
+        Self::call(&mut client, "search_files", json!({ "path": tree, "pattern": "**/*.rs" }));
+        self.report.memory(&format!("walks over {n} files, default limits"), idle, client.pid());
     }
 
     fn big_file(&mut self, lines: u64) {
@@ -747,7 +791,7 @@ fn write_report(out: &Path, bench: &Bench) {
     let _ = writeln!(text, "\n## Memory\n");
     let _ = writeln!(
         text,
-        "Resident memory of the server that ran each group: after `initialize`, and its peak. Budgets: ≤ 15 MiB idle, ≤ 100 MiB peak on any 100,000-file operation.\n"
+        "Resident memory of the server that ran each group: after `initialize`, and its peak. Budgets: ≤ 15 MiB idle, ≤ 100 MiB peak on any 100,000-file operation with the default limits (the uncapped group asks for answers of 100,000 entries, which the protocol carries as one JSON value).\n"
     );
     let _ = writeln!(text, "| server | idle RSS | peak RSS |");
     let _ = writeln!(text, "| --- | --- | --- |");

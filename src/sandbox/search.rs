@@ -321,12 +321,7 @@ impl Sandbox {
             Some(g) => Globs::new(std::slice::from_ref(g), "glob")?,
             None => None,
         };
-        let mut searcher = SearcherBuilder::new()
-            .line_number(true)
-            .before_context(options.context)
-            .after_context(options.context)
-            .binary_detection(BinaryDetection::quit(0))
-            .build();
+        let mut searcher = grep_searcher(options.context);
         let max = options.max_results.unwrap_or(usize::MAX).min(self.limits.max_entries);
         let mut collector = GrepCollector {
             budget: Budget::new(max, self.limits.max_result_bytes),
@@ -350,22 +345,32 @@ impl Sandbox {
                 max_depth: None,
                 resume_after: None,
             };
-            stats = walk(self.root(&loc), &loc.rel, &walk_options, &mut |entry| {
-                if entry.kind != Kind::File {
-                    return Flow::Continue;
-                }
-                if let Some(glob) = &glob {
-                    let below = entry.rel.strip_prefix(&loc.rel).unwrap_or_default();
-                    if !glob.is_match(&below) {
+            let threads = std::thread::available_parallelism().map_or(1, usize::from);
+            let threads = threads.min(MAX_GREP_THREADS);
+            let mut files = |each: &mut dyn FnMut(cap_std::fs::File, String) -> Flow| {
+                walk(self.root(&loc), &loc.rel, &walk_options, &mut |entry| {
+                    if entry.kind != Kind::File {
                         return Flow::Continue;
                     }
-                }
-                let Ok((file, _)) = entry.open_file() else { return Flow::Continue };
-                let file_path = self.root(&loc).display_path(entry.rel);
-                collector.search(&mut searcher, &matcher, file, file_path);
-                if collector.budget.exhausted { Flow::Stop } else { Flow::Continue }
-            })
-            .map_err(|e| Error::io("walking", &path, e))?;
+                    if let Some(glob) = &glob {
+                        let below = entry.rel.strip_prefix(&loc.rel).unwrap_or_default();
+                        if !glob.is_match(&below) {
+                            return Flow::Continue;
+                        }
+                    }
+                    let Ok((file, _)) = entry.open_file() else { return Flow::Continue };
+                    each(file, self.root(&loc).display_path(entry.rel))
+                })
+            };
+            let walked = if threads > 1 {
+                grep_parallel(&mut collector, &mut files, &matcher, options.context, threads)
+            } else {
+                files(&mut |file, file_path| {
+                    collector.search(&mut searcher, &matcher, file, file_path);
+                    if collector.budget.exhausted { Flow::Stop } else { Flow::Continue }
+                })
+            };
+            stats = walked.map_err(|e| Error::io("walking", &path, e))?;
         } else {
             return Err(Error::SpecialFile { path, kind: Kind::of(meta.file_type()).name() });
         }
@@ -475,6 +480,7 @@ impl Sandbox {
 }
 
 /// Counts entries and bytes against the limits; once one is exceeded, `exhausted` stays set.
+#[derive(Clone)]
 struct Budget {
     entries_left: usize,
     bytes_left: usize,
@@ -507,6 +513,107 @@ fn sort_entries(entries: &mut [ListEntry], sort: SortBy) {
     }
 }
 
+/// Walks the files to grep, handing each (opened) to the callback.
+type FileWalk<'a> =
+    dyn FnMut(&mut dyn FnMut(cap_std::fs::File, String) -> Flow) -> io::Result<WalkStats> + 'a;
+
+/// Most threads one grep searches file contents on (the walk runs on the calling thread).
+const MAX_GREP_THREADS: usize = 4;
+/// Opened files waiting for a grep thread, at most: bounds the descriptors a grep holds.
+const GREP_QUEUE: usize = 16;
+
+fn grep_searcher(context: usize) -> Searcher {
+    SearcherBuilder::new()
+        .line_number(true)
+        .before_context(context)
+        .after_context(context)
+        .binary_detection(BinaryDetection::quit(0))
+        .build()
+}
+
+/// Searches the files `files` yields on `threads` threads while the calling thread walks, and
+/// merges each file's lines into `collector` in walk order, so the answer (and where the limits
+/// cut it) is the same as a sequential search. Each file is searched with the whole budget and
+/// cut when merged; once the budget is spent, the walk stops and the threads skip what is queued.
+fn grep_parallel(
+    collector: &mut GrepCollector,
+    files: &mut FileWalk<'_>,
+    matcher: &grep_regex::RegexMatcher,
+    context: usize,
+    threads: usize,
+) -> io::Result<WalkStats> {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Mutex, mpsc};
+
+    let stop = AtomicBool::new(false);
+    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, cap_std::fs::File, String)>(GREP_QUEUE);
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::channel::<(u64, GrepCollector)>();
+    let fresh = GrepCollector {
+        budget: Budget::new(collector.budget.entries_left, collector.budget.bytes_left),
+        lines: Vec::new(),
+        matches: 0,
+        files_matched: 0,
+        files_searched: 0,
+        max_line_bytes: collector.max_line_bytes,
+    };
+    let mut pending: BTreeMap<u64, GrepCollector> = BTreeMap::new();
+    let mut next = 0u64;
+    let mut merge = |collector: &mut GrepCollector, seq: u64, found: GrepCollector| {
+        pending.insert(seq, found);
+        while let Some(found) = pending.remove(&next) {
+            next += 1;
+            collector.merge(found);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (job_rx, done_tx, stop) = (&job_rx, done_tx.clone(), &stop);
+            let fresh = fresh.clone();
+            scope.spawn(move || {
+                let mut searcher = grep_searcher(context);
+                loop {
+                    let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((seq, file, path)) = job else { return };
+                    let mut found = GrepCollector { lines: Vec::new(), ..fresh.clone() };
+                    if !stop.load(Ordering::Relaxed) {
+                        found.search(&mut searcher, matcher, file, path);
+                    }
+                    if done_tx.send((seq, found)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut seq = 0u64;
+        let walked = files(&mut |file, path| {
+            while let Ok((done, found)) = done_rx.try_recv() {
+                merge(collector, done, found);
+            }
+            if collector.budget.exhausted {
+                stop.store(true, Ordering::Relaxed);
+                return Flow::Stop;
+            }
+            if job_tx.send((seq, file, path)).is_err() {
+                return Flow::Stop;
+            }
+            seq += 1;
+            Flow::Continue
+        });
+        drop(job_tx);
+        for (done, found) in done_rx.iter() {
+            merge(collector, done, found);
+            if collector.budget.exhausted {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        walked
+    })
+}
+
+#[derive(Clone)]
 struct GrepCollector {
     budget: Budget,
     lines: Vec<GrepLine>,
@@ -531,6 +638,32 @@ impl GrepCollector {
             tracing::debug!(error = %e, "grep: skipping unreadable file");
         }
         if self.matches > before {
+            self.files_matched += 1;
+        }
+    }
+
+    /// Adds one file's search (made with its own collector) to this one, within this budget.
+    fn merge(&mut self, found: GrepCollector) {
+        self.files_searched += found.files_searched;
+        if self.budget.exhausted {
+            return;
+        }
+        let mut matched = false;
+        for line in found.lines {
+            if !self.budget.take(line.path.len() + line.text.len() + 16) {
+                break;
+            }
+            if line.is_match {
+                self.matches += 1;
+                matched = true;
+            }
+            self.lines.push(line);
+        }
+        if found.budget.exhausted {
+            // The file alone filled the whole budget: the answer is cut here either way.
+            self.budget.exhausted = true;
+        }
+        if matched {
             self.files_matched += 1;
         }
     }

@@ -435,6 +435,37 @@ fn grep_caps_matches_and_long_lines() {
 }
 
 #[test]
+fn grep_over_many_files_keeps_walk_order_and_cuts_at_the_same_place_every_time() {
+    let mut server = TestServer::builder().empty().start_with(|_, root| {
+        for d in 0..10 {
+            fs::create_dir(root.join(format!("d{d}"))).unwrap();
+            for f in 0..20 {
+                let body = format!("needle a\nhay\nneedle b\nneedle c\n{}", "hay\n".repeat(f * 50));
+                fs::write(root.join(format!("d{d}/f{f:02}.txt")), body).unwrap();
+            }
+        }
+    });
+    let all = server.call_ok("grep_files", json!({"path": ".", "pattern": "needle"}));
+    assert_eq!(all["structuredContent"]["matches"], 600, "{}", text(&all));
+    assert_eq!(all["structuredContent"]["filesSearched"], 200);
+    assert_eq!(all["structuredContent"]["filesMatched"], 200);
+    let lines = all["structuredContent"]["lines"].as_array().unwrap();
+    let keys: Vec<(String, u64)> = lines
+        .iter()
+        .map(|l| (l["path"].as_str().unwrap().to_owned(), l["line"].as_u64().unwrap()))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "lines come in walk order (paths sorted, then line numbers)");
+    for _ in 0..3 {
+        let cut = server
+            .call_ok("grep_files", json!({"path": ".", "pattern": "needle", "maxResults": 50}));
+        assert_eq!(cut["structuredContent"]["truncated"], true);
+        assert_eq!(cut["structuredContent"]["lines"].as_array().unwrap()[..], lines[..50]);
+    }
+}
+
+#[test]
 fn get_file_info_describes_files_and_directories() {
     let mut server = TestServer::start();
     let info = server.call_ok("get_file_info", json!({"path": "README.md"}));
