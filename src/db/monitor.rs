@@ -4,7 +4,7 @@
 //! checkpoints (a truncating checkpoint may count as one change); `PRAGMA schema_version` tells whether to re-read the list of tables. The file watcher
 //! says when to ask, so an idle database costs nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
@@ -26,6 +26,10 @@ pub struct DbChange {
 
 /// A read-only connection that watches one database's version counters.
 pub struct Monitor {
+    path: PathBuf,
+    /// The file the connection has open (device, inode): a database replaced by rename is a
+    /// new file, which the old connection would never see change.
+    file: (u64, u64),
     conn: Connection,
     data_version: i64,
     schema_version: i64,
@@ -36,6 +40,7 @@ impl Monitor {
     /// Opens a second, read-only connection (no symlinks followed, defensive, untrusted schema)
     /// and notes the current versions.
     pub fn open(path: &Path) -> Result<Monitor> {
+        let file = identity(path);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NOFOLLOW
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -45,7 +50,14 @@ impl Monitor {
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false).map_err(sql)?;
         conn.execute_batch("PRAGMA query_only = 1").map_err(sql)?;
         conn.busy_timeout(BUSY_WAIT).map_err(sql)?;
-        let mut monitor = Monitor { conn, data_version: 0, schema_version: 0, tables: Vec::new() };
+        let mut monitor = Monitor {
+            path: path.to_path_buf(),
+            file,
+            conn,
+            data_version: 0,
+            schema_version: 0,
+            tables: Vec::new(),
+        };
         monitor.data_version = monitor.pragma("data_version")?;
         monitor.schema_version = monitor.pragma("schema_version")?;
         monitor.tables = monitor.table_names()?;
@@ -56,6 +68,12 @@ impl Monitor {
     ///
     /// Errors: the database could not be read (busy beyond the wait, removed, corrupted).
     pub fn check(&mut self) -> Result<DbChange> {
+        if identity(&self.path) != self.file {
+            // Replaced (or removed): follow the new file, and call it a change.
+            let tables = std::mem::take(&mut self.tables);
+            *self = Monitor::open(&self.path)?;
+            return Ok(DbChange { data: true, tables: tables != self.tables });
+        }
         let data_version = self.pragma("data_version")?;
         let mut change = DbChange::default();
         if data_version == self.data_version {
@@ -95,6 +113,19 @@ impl Monitor {
     }
 }
 
+/// The (device, inode) at `path`, or zeros if it cannot be read.
+#[cfg(unix)]
+fn identity(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map(|m| (m.dev(), m.ino())).unwrap_or((0, 0))
+}
+
+/// Without inodes, a replaced database is noticed only through `data_version`.
+#[cfg(not(unix))]
+fn identity(_path: &Path) -> (u64, u64) {
+    (0, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +152,13 @@ mod tests {
         // The automatic checkpoint (passive) is not a change; a truncating one resets the log,
         // which readers cannot tell from a commit: at worst one extra update.
         writer.execute_batch("PRAGMA wal_checkpoint(PASSIVE)").unwrap();
+        assert_eq!(monitor.check().unwrap(), DbChange::default());
+        // Replaced by another file (as a tool that writes a copy and renames it does).
+        drop(writer);
+        let other = dir.path().join("other.db");
+        Connection::open(&other).unwrap().execute_batch("CREATE TABLE only_here(z)").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert_eq!(monitor.check().unwrap(), DbChange { data: true, tables: true });
         assert_eq!(monitor.check().unwrap(), DbChange::default());
     }
 }

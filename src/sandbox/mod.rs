@@ -272,7 +272,8 @@ impl Sandbox {
         self.scopes.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn in_scope(&self, loc: &Loc) -> bool {
+    /// Whether a location is inside the client's roots (always, without client roots).
+    pub fn in_scope(&self, loc: &Loc) -> bool {
         match self.scopes() {
             None => true,
             Some(scopes) => {

@@ -126,6 +126,7 @@ impl Server {
             }
         };
         let unmatched = self.shared.sandbox.set_client_roots(Some(&roots));
+        self.recheck_subscriptions();
         for uri in &unmatched {
             tracing::warn!(root = %uri, "client root is outside every configured directory; it grants nothing (start the server with --root for it)");
         }

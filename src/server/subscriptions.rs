@@ -131,7 +131,10 @@ async fn pump(
     notices: broadcast::Sender<Arc<Notice>>,
 ) {
     let paths: Vec<_> = databases.all().iter().map(|d| d.path().to_path_buf()).collect();
+    let paths = Arc::new(paths);
+    let to_open = Arc::clone(&paths);
     let opened = tokio::task::spawn_blocking(move || {
+        let paths = to_open;
         paths
             .iter()
             .map(|p| {
@@ -149,10 +152,18 @@ async fn pump(
         let to_check: Vec<usize> =
             if batch.everything { (0..monitors.len()).collect() } else { batch.extra.clone() };
         if !to_check.is_empty() {
+            let paths = Arc::clone(&paths);
             let checked = tokio::task::spawn_blocking(move || {
                 let mut found = Vec::new();
                 for idx in to_check {
-                    let Some(Some(monitor)) = monitors.get_mut(idx) else { continue };
+                    let Some(slot) = monitors.get_mut(idx) else { continue };
+                    let Some(monitor) = slot else {
+                        // It could not be opened before: try again, and call it a change either
+                        // way (nothing was being compared).
+                        *slot = Monitor::open(&paths[idx]).ok();
+                        found.push((idx, slot.is_some()));
+                        continue;
+                    };
                     match monitor.check() {
                         Ok(change) => {
                             if change.data {
@@ -250,9 +261,9 @@ impl Server {
         let (resolved_loc, resolved) =
             sandbox.resolve(uri, &loc, true).map_err(|e| resource_error(uri, &e))?;
         let subtree = uri.ends_with('/') || resolved.meta.as_ref().is_some_and(|m| m.is_dir());
-        let mut targets = vec![Target { loc: resolved_loc.clone(), subtree }];
+        let mut targets = vec![Target::new(sandbox, resolved_loc.clone(), subtree)];
         if resolved_loc != loc {
-            targets.push(Target { loc, subtree });
+            targets.push(Target::new(sandbox, loc, subtree));
         }
         Ok(Covered::Files(targets))
     }
@@ -279,6 +290,18 @@ impl Server {
         })
         .await
         .map_err(|e| crate::server::errors::join_error("subscribing", e))?
+    }
+
+    /// Drops the legacy subscriptions the client may no longer see (its roots narrowed).
+    pub(crate) fn recheck_subscriptions(&self) {
+        let subs = &self.shared.subscriptions;
+        let uris: Vec<String> = subs.legacy().keys().cloned().collect();
+        for uri in uris {
+            if self.covered_by(&uri).is_err() {
+                tracing::debug!(uri = %uri, "dropping a subscription outside the client's roots");
+                self.unsubscribe_uri(&uri);
+            }
+        }
     }
 
     /// Legacy `resources/unsubscribe`; unsubscribing from something not subscribed is a no-op.
@@ -312,6 +335,9 @@ impl Server {
     pub(crate) async fn listen_loop(&self, cx: SubscriptionContext) -> Result<(), ErrorData> {
         let subs = &self.shared.subscriptions;
         let list_changed = cx.accepted().resources_list_changed == Some(true);
+        // Receive from now on, before resolving the URIs, so nothing between the
+        // acknowledgment and the first notice is missed.
+        let mut rx = subs.notices.subscribe();
         let uris = cx.accepted().resource_subscriptions.clone().unwrap_or_default();
         let server = self.clone();
         let covered: Vec<(String, Covered)> = tokio::task::spawn_blocking(move || {
@@ -326,7 +352,6 @@ impl Server {
         .await
         .map_err(|e| crate::server::errors::join_error("starting a subscription", e))?;
         let _untrack = Untrack { subs, covered: &covered };
-        let mut rx = subs.notices.subscribe();
         loop {
             let notice = tokio::select! {
                 () = cx.cancelled() => return Ok(()),

@@ -2,13 +2,14 @@
 //! file (`list_changed`) from a rewritten one (an update), whatever the event kinds say: an
 //! editor's save by rename looks like a new file to the kernel.
 //!
-//! [`Index`] holds a 64-bit hash per listed file and per directory (with its children's hashes,
-//! so a removed directory removes its subtree exactly): about 20 bytes per file, 2 MB for 100,000
-//! files, instead of their paths. [`Visibility`] answers "would a walk list this path?" with the
+//! [`Index`] holds a 64-bit hash per listed file and per directory (with the set of its
+//! children's hashes, so a removed directory removes its subtree exactly): about 30 bytes per
+//! file, 3 MB for 100,000 files, instead of their paths. The hash is keyed per process, so
+//! colliding names cannot be crafted in advance. [`Visibility`] answers "would a walk list this path?" with the
 //! same ignore rules as the walks, caching each directory's rules.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, RandomState};
 
 use crate::sandbox::Sandbox;
 use crate::sandbox::filter::IgnoreStack;
@@ -23,16 +24,10 @@ const MAX_CACHED_DIRS: usize = 4096;
 /// The listed files and directories of the watched roots, by hash.
 #[derive(Default)]
 pub struct Index {
+    keys: RandomState,
     files: HashSet<u64>,
     /// Directory → the hashes of its listed entries (files and directories).
-    dirs: HashMap<u64, Vec<u64>>,
-}
-
-fn key(root: usize, rel: &RelPath) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    root.hash(&mut hasher);
-    rel.as_str().hash(&mut hasher);
-    hasher.finish()
+    dirs: HashMap<u64, HashSet<u64>>,
 }
 
 impl Index {
@@ -40,9 +35,13 @@ impl Index {
     pub fn build(sandbox: &Sandbox, roots: &[usize]) -> Index {
         let mut index = Index::default();
         for &idx in roots {
-            index.add_tree(&sandbox.roots()[idx], idx, &RelPath::root());
+            index.add_tree(&sandbox.roots()[idx], idx, &RelPath::root(), &mut Vec::new());
         }
         index
+    }
+
+    fn key(&self, root: usize, rel: &RelPath) -> u64 {
+        self.keys.hash_one((root, rel.as_str()))
     }
 
     /// How many files are indexed.
@@ -57,7 +56,7 @@ impl Index {
 
     /// Whether `rel` is an indexed directory.
     pub fn is_dir(&self, root: usize, rel: &RelPath) -> bool {
-        self.dirs.contains_key(&key(root, rel))
+        self.dirs.contains_key(&self.key(root, rel))
     }
 
     /// Whether `rel` is a directory on disk now (not following a final symlink).
@@ -66,37 +65,57 @@ impl Index {
     }
 
     /// Brings the entry at `rel` (a listed path that was created, removed or renamed) up to date
-    /// with the disk. Returns whether the set of listed files changed.
+    /// with the disk. A directory that is still a directory is re-read whole, since it may have
+    /// been replaced (`rm -r d; mv new d`). Returns whether the set of listed files changed.
     pub fn apply(&mut self, root: &Root, idx: usize, rel: &RelPath) -> bool {
         let meta = root.dir().symlink_metadata(rel.as_path()).ok();
         let now_file = meta.as_ref().is_some_and(|m| Kind::of(m.file_type()) == Kind::File)
             && !rel.file_name().is_some_and(|n| n.starts_with(TEMP_PREFIX));
         let now_dir = meta.as_ref().is_some_and(|m| m.is_dir());
-        let k = key(idx, rel);
+        let k = self.key(idx, rel);
         let was_file = self.files.contains(&k);
         let was_dir = self.dirs.contains_key(&k);
+        if now_dir && was_dir {
+            return self.refresh(root, idx, rel);
+        }
         let mut changed = false;
         if (was_file && !now_file) || (was_dir && !now_dir) {
-            changed |= self.remove(idx, rel);
+            changed |= !self.remove(idx, rel).is_empty();
         }
         if now_file && !was_file {
             changed |= self.add_file(idx, rel);
         }
         if now_dir && !was_dir {
-            changed |= self.add_tree(root, idx, rel);
+            let mut added = Vec::new();
+            self.add_tree(root, idx, rel, &mut added);
+            changed |= !added.is_empty();
         }
         changed
     }
 
-    /// Adds the directory `rel` and everything listed below it; whether any file was added.
-    fn add_tree(&mut self, root: &Root, idx: usize, rel: &RelPath) -> bool {
+    /// Re-reads the directory `rel` (its ignore rules or its contents changed); whether its set
+    /// of listed files changed.
+    pub fn refresh(&mut self, root: &Root, idx: usize, rel: &RelPath) -> bool {
+        let mut before = self.remove(idx, rel);
+        let mut after = Vec::new();
+        if Self::stat_is_dir(root, rel) {
+            self.add_tree(root, idx, rel, &mut after);
+        }
+        before.sort_unstable();
+        after.sort_unstable();
+        before != after
+    }
+
+    /// Adds the directory `rel` and everything listed below it; the files added go to `added`.
+    fn add_tree(&mut self, root: &Root, idx: usize, rel: &RelPath, added: &mut Vec<u64>) {
         self.add_dir(idx, rel);
-        let mut added = false;
         let options = WalkOptions { respect_ignore: true, ..WalkOptions::default() };
         let walked = walk(root, rel, &options, &mut |entry| {
             match entry.kind {
-                Kind::File if !entry.name.starts_with(TEMP_PREFIX) => {
-                    added |= self.add_file(idx, entry.rel);
+                Kind::File
+                    if !entry.name.starts_with(TEMP_PREFIX) && self.add_file(idx, entry.rel) =>
+                {
+                    added.push(self.key(idx, entry.rel));
                 }
                 Kind::Dir => self.add_dir(idx, entry.rel),
                 _ => {}
@@ -106,23 +125,26 @@ impl Index {
         if let Err(err) = walked {
             tracing::debug!(path = rel.as_str(), error = %err, "cannot index a directory");
         }
-        added
     }
 
     fn link(&mut self, idx: usize, rel: &RelPath, k: u64) {
         if let Some(parent) = rel.parent() {
-            self.dirs.entry(key(idx, &parent)).or_default().push(k);
+            let parent = self.key(idx, &parent);
+            self.dirs.entry(parent).or_default().insert(k);
         }
     }
 
     fn unlink(&mut self, idx: usize, rel: &RelPath, k: u64) {
-        if let Some(children) = rel.parent().and_then(|p| self.dirs.get_mut(&key(idx, &p))) {
-            children.retain(|c| *c != k);
+        if let Some(parent) = rel.parent() {
+            let parent = self.key(idx, &parent);
+            if let Some(children) = self.dirs.get_mut(&parent) {
+                children.remove(&k);
+            }
         }
     }
 
     fn add_file(&mut self, idx: usize, rel: &RelPath) -> bool {
-        let k = key(idx, rel);
+        let k = self.key(idx, rel);
         if !self.files.insert(k) {
             return false;
         }
@@ -131,24 +153,29 @@ impl Index {
     }
 
     fn add_dir(&mut self, idx: usize, rel: &RelPath) {
-        let k = key(idx, rel);
+        let k = self.key(idx, rel);
         if self.dirs.contains_key(&k) {
             return;
         }
-        self.dirs.insert(k, Vec::new());
+        self.dirs.insert(k, HashSet::new());
         if !rel.is_root() {
             self.link(idx, rel, k);
         }
     }
 
-    /// Removes `rel` (a file, or a directory with its subtree); whether any file was removed.
-    fn remove(&mut self, idx: usize, rel: &RelPath) -> bool {
-        let k = key(idx, rel);
-        let mut removed = self.files.remove(&k);
-        let mut todo = self.dirs.remove(&k).unwrap_or_default();
+    /// Removes `rel` (a file, or a directory with its subtree); returns the files removed.
+    fn remove(&mut self, idx: usize, rel: &RelPath) -> Vec<u64> {
+        let k = self.key(idx, rel);
+        let mut removed = Vec::new();
+        if self.files.remove(&k) {
+            removed.push(k);
+        }
+        let mut todo: Vec<u64> = self.dirs.remove(&k).unwrap_or_default().into_iter().collect();
         self.unlink(idx, rel, k);
         while let Some(child) = todo.pop() {
-            removed |= self.files.remove(&child);
+            if self.files.remove(&child) {
+                removed.push(child);
+            }
             if let Some(grandchildren) = self.dirs.remove(&child) {
                 todo.extend(grandchildren);
             }

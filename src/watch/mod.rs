@@ -34,6 +34,9 @@ use crate::sandbox::{Loc, Sandbox};
 use index::{Index, Visibility};
 use poll::Poller;
 
+/// Distinct paths one batch tracks at most; beyond, the batch counts as "anything may have
+/// changed" (like the kernel's queue overflowing), which bounds the watcher's memory.
+pub const MAX_PENDING_PATHS: usize = 200_000;
 /// How long changes must settle before a batch is sent, unless configured otherwise.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
 /// The longest debounce `--debounce` accepts.
@@ -86,6 +89,21 @@ pub struct Target {
     pub loc: Loc,
     /// Whether entries below `loc` count too.
     pub subtree: bool,
+    /// Whether entries below count even if ignore rules exclude them (a subscription to an
+    /// ignored directory, such as `build/`, is about what is in it).
+    pub unlisted_too: bool,
+}
+
+impl Target {
+    /// A target for `loc`: the path alone, or (`subtree`) everything below it that a listing
+    /// would show, or everything below it if the directory itself is ignored.
+    pub fn new(sandbox: &Sandbox, loc: Loc, subtree: bool) -> Target {
+        let unlisted_too = subtree && {
+            let root = &sandbox.roots()[loc.root];
+            !Visibility::default().is_listed(root, loc.root, &loc.rel, true)
+        };
+        Target { loc, subtree, unlisted_too }
+    }
 }
 
 /// One path that changed in a batch.
@@ -127,7 +145,9 @@ impl Batch {
             || self.changed.iter().any(|c| {
                 c.loc.root == target.loc.root
                     && (c.loc.rel == target.loc.rel
-                        || (target.subtree && c.listed && c.loc.rel.starts_with(&target.loc.rel))
+                        || (target.subtree
+                            && (c.listed || target.unlisted_too)
+                            && c.loc.rel.starts_with(&target.loc.rel))
                         || (c.structural && target.loc.rel.starts_with(&c.loc.rel)))
             })
     }
@@ -295,6 +315,11 @@ impl State {
         let mut pending = Pending::default();
         loop {
             let due = self.poller.next_due(&self.polled, self.extra_polled);
+            // Overdue: poll now, even if messages keep arriving (they would starve it).
+            if due.is_some_and(|due| due <= Instant::now()) {
+                self.poll();
+                continue;
+            }
             let first = match due {
                 Some(due) => match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
                     Ok(msg) => msg,
@@ -357,15 +382,16 @@ impl State {
         let config = notify::Config::default().with_follow_symlinks(false);
         let tx = self.tx.clone();
         match notify::RecommendedWatcher::new(move |e| drop(tx.send(Msg::Event(e))), config) {
-            Ok(mut watcher) => {
+            Ok(watcher) => {
+                self.native = Some(watcher);
                 for idx in 0..self.polled.len() {
-                    let path = self.sandbox.roots()[idx].canonical().to_path_buf();
-                    if let Err(err) = watcher.watch(&path, RecursiveMode::Recursive) {
-                        let _ = watcher.unwatch(&path);
+                    if self.polled[idx] {
+                        continue;
+                    }
+                    if let Err(err) = self.watch_root(idx) {
                         self.degrade(idx, &err);
                     }
                 }
-                self.native = Some(watcher);
             }
             Err(err) => {
                 for idx in 0..self.polled.len() {
@@ -406,6 +432,22 @@ impl State {
 
     /// The native watcher cannot (or can no longer) cover root `idx`: say why, once, with the
     /// fix, and poll the subscriptions below it from now on.
+    /// Watches root `idx` recursively. A failure other than running out of watches (typically a
+    /// directory deleted while the watches were being added, during a build) is retried once.
+    fn watch_root(&mut self, idx: usize) -> notify::Result<()> {
+        let path = self.sandbox.roots()[idx].canonical().to_path_buf();
+        let Some(native) = &mut self.native else {
+            return Err(notify::Error::generic("the system watcher is not running"));
+        };
+        let mut result = native.watch(&path, RecursiveMode::Recursive);
+        if result.as_ref().is_err_and(|e| !matches!(e.kind, notify::ErrorKind::MaxFilesWatch)) {
+            let _ = native.unwatch(&path);
+            std::thread::sleep(Duration::from_millis(50));
+            result = native.watch(&path, RecursiveMode::Recursive);
+        }
+        result
+    }
+
     fn degrade(&mut self, idx: usize, err: &notify::Error) {
         if self.polled[idx] {
             return;
@@ -426,8 +468,27 @@ impl State {
                 "file watching: cannot watch {root} ({err}); subscribed files there are polled every {interval:?} instead, and files created or deleted there are not announced"
             );
         }
+        let canonical = self.sandbox.roots()[idx].canonical().to_path_buf();
         if let Some(native) = &mut self.native {
-            let _ = native.unwatch(self.sandbox.roots()[idx].canonical());
+            let _ = native.unwatch(&canonical);
+        }
+        // Removing the watches also removed those of roots nested inside this one.
+        let nested: Vec<usize> = (0..self.polled.len())
+            .filter(|&j| j != idx && self.sandbox.roots()[j].canonical().starts_with(&canonical))
+            .collect();
+        for j in nested {
+            self.degrade(j, err);
+        }
+        // Changes may have been missed before polling takes its first look: tell the
+        // subscribers of this root to re-read, once.
+        let changed: Vec<Changed> = self
+            .poller
+            .targets_in(idx)
+            .into_iter()
+            .map(|t| Changed { loc: t.loc, structural: false, listed: true })
+            .collect();
+        if !changed.is_empty() {
+            (self.sink)(Batch { changed, ..Batch::default() });
         }
     }
 
@@ -439,14 +500,17 @@ impl State {
             Msg::Untrack(target) => self.poller.untrack(&target),
             Msg::Event(Err(err)) => {
                 let idx = err.paths.first().and_then(|p| self.sandbox.locate_host_path(p));
+                // At run time notify reports running out of watches (for a new directory) and
+                // transient errors (a directory gone before its watch was added); only the
+                // first leaves part of a root unwatched.
                 match (idx, &err.kind) {
-                    (Some(loc), _) => self.degrade(loc.root, &err),
+                    (Some(loc), notify::ErrorKind::MaxFilesWatch) => self.degrade(loc.root, &err),
                     (None, notify::ErrorKind::MaxFilesWatch) => {
                         for idx in 0..self.polled.len() {
                             self.degrade(idx, &err);
                         }
                     }
-                    (None, _) => tracing::debug!(error = %err, "file watcher error"),
+                    _ => tracing::debug!(error = %err, "file watcher error"),
                 }
             }
             Msg::Event(Ok(event)) => {
@@ -466,6 +530,11 @@ impl State {
                 };
                 if flags != 0 {
                     for path in event.paths {
+                        if pending.paths.len() >= MAX_PENDING_PATHS {
+                            // Too many to track one by one: treat it as lost events.
+                            pending.rescan = true;
+                            break;
+                        }
                         *pending.paths.entry(path).or_default() |= flags;
                     }
                     pending.events += 1;
@@ -479,7 +548,9 @@ impl State {
     fn process(&mut self, pending: Pending) -> Batch {
         let mut batch = Batch { everything: pending.rescan, ..Batch::default() };
         let mut structural: Vec<Loc> = Vec::new();
-        let mut rules_changed = false;
+        // Directories whose ignore rules changed (a listed .gitignore or .ignore, or a
+        // repository's .git/info/exclude): what is listed below them may differ anywhere.
+        let mut rules: Vec<Loc> = Vec::new();
         for (path, flags) in pending.paths {
             for extra in &self.extra {
                 if extra.paths.contains(&path) && !batch.extra.contains(&extra.key) {
@@ -492,28 +563,48 @@ impl State {
                 || self.index.is_dir(loc.root, &loc.rel)
                 || (flags & STRUCTURAL != 0 && Index::stat_is_dir(root, &loc.rel));
             let listed = self.visibility.is_listed(root, loc.root, &loc.rel, is_dir);
-            rules_changed |= is_rules_file(&loc.rel);
+            if let Some(dir) = rules_dir(&loc.rel, listed) {
+                rules.push(Loc { root: loc.root, rel: dir });
+            }
             let is_structural = flags & STRUCTURAL != 0;
             if is_structural && listed && !self.polled[loc.root] {
                 structural.push(loc.clone());
             }
-            batch.changed.push(Changed { loc, structural: is_structural, listed });
+            // Unlisted paths (.git/, build output) matter only to a subscription that names
+            // them (or a directory above them); the rest are dropped here, not broadcast.
+            if listed || self.poller.covers(&loc) {
+                batch.changed.push(Changed { loc, structural: is_structural, listed });
+            }
         }
         batch.changed.sort_by(|a, b| {
             a.loc.root.cmp(&b.loc.root).then_with(|| a.loc.rel.cmp_components(&b.loc.rel))
         });
-        if pending.rescan || rules_changed {
-            // Ignore rules changed (or events were lost): what is listed may differ anywhere.
+        let in_scope = |sandbox: &Sandbox, loc: &Loc| sandbox.in_scope(loc);
+        if pending.rescan {
+            // Events were lost: anything may have changed.
             self.visibility.clear();
             let roots: Vec<usize> = (0..self.polled.len()).filter(|&i| !self.polled[i]).collect();
             self.index = Index::build(&self.sandbox, &roots);
             batch.list_changed = true;
-        } else {
-            // Parents first, so a new directory's walk accounts for its children once.
-            structural.sort_by_key(|loc| loc.rel.depth());
-            for loc in structural {
-                let root = &self.sandbox.roots()[loc.root];
-                batch.list_changed |= self.index.apply(root, loc.root, &loc.rel);
+            return batch;
+        }
+        if !rules.is_empty() {
+            self.visibility.clear();
+        }
+        for dir in rules.iter().filter(|d| !self.polled[d.root]) {
+            let root = &self.sandbox.roots()[dir.root];
+            if self.index.refresh(root, dir.root, &dir.rel) && in_scope(&self.sandbox, dir) {
+                batch.list_changed = true;
+            }
+        }
+        // Parents first, so a new directory's walk accounts for its children once.
+        structural.sort_by_key(|loc| loc.rel.depth());
+        for loc in structural {
+            let root = &self.sandbox.roots()[loc.root];
+            // A change outside the client's roots is not the client's list (and must not tell
+            // it when things happen there).
+            if self.index.apply(root, loc.root, &loc.rel) && in_scope(&self.sandbox, &loc) {
+                batch.list_changed = true;
             }
         }
         batch
@@ -530,12 +621,17 @@ impl State {
     }
 }
 
-/// Whether a change to this file changes ignore rules.
-fn is_rules_file(rel: &RelPath) -> bool {
+/// If a change to `rel` changes ignore rules, the directory they apply to: a listed
+/// `.gitignore` or `.ignore` (one in an ignored directory changes nothing listed), or a
+/// repository's `.git/info/exclude`.
+fn rules_dir(rel: &RelPath, listed: bool) -> Option<RelPath> {
     match rel.file_name() {
-        Some(".gitignore" | ".ignore") => true,
-        Some("exclude") => rel.as_str().ends_with(".git/info/exclude"),
-        _ => false,
+        Some(".gitignore" | ".ignore") if listed => rel.parent(),
+        Some("exclude") if rel.as_str() == ".git/info/exclude" => Some(RelPath::root()),
+        Some("exclude") if rel.as_str().ends_with("/.git/info/exclude") => {
+            rel.parent()?.parent()?.parent()
+        }
+        _ => None,
     }
 }
 
@@ -560,7 +656,7 @@ mod tests {
     #[test]
     fn batch_touches_table() {
         let check = |changes: &[(&str, bool, bool)], target: &str, subtree: bool, expected| {
-            let target = Target { loc: loc(target), subtree };
+            let target = Target { loc: loc(target), subtree, unlisted_too: false };
             assert_eq!(batch(changes).touches(&target), expected, "{changes:?} vs {target:?}");
         };
         // The file itself, written or replaced, listed or ignored.
@@ -579,10 +675,17 @@ mod tests {
         // Another root.
         let mut other = batch(&[("a/b.txt", false, true)]);
         other.changed[0].loc.root = 1;
-        assert!(!other.touches(&Target { loc: loc("a/b.txt"), subtree: false }));
+        assert!(!other.touches(&Target {
+            loc: loc("a/b.txt"),
+            subtree: false,
+            unlisted_too: false
+        }));
         // Lost events touch everything.
         let everything = Batch { everything: true, ..Batch::default() };
-        assert!(everything.touches(&Target { loc: loc("z"), subtree: false }));
+        assert!(everything.touches(&Target { loc: loc("z"), subtree: false, unlisted_too: false }));
+        // A subscription to an ignored directory hears about what is in it.
+        let ignored = Target { loc: loc("build"), subtree: true, unlisted_too: true };
+        assert!(batch(&[("build/out.o", false, false)]).touches(&ignored));
     }
 
     #[test]
@@ -612,7 +715,7 @@ mod tests {
             assert!(Instant::now() < deadline, "the root never fell back to polling");
             std::thread::sleep(Duration::from_millis(5));
         }
-        let target = Target { loc: loc("a.txt"), subtree: false };
+        let target = Target { loc: loc("a.txt"), subtree: false, unlisted_too: false };
         watcher.track(&sandbox, target.clone());
         // The native watch is gone (a new untracked file goes unseen); polling sees the
         // subscribed file change.
@@ -626,14 +729,17 @@ mod tests {
 
     #[test]
     fn rules_files() {
-        for (path, expected) in [
-            (".gitignore", true),
-            ("src/.ignore", true),
-            (".git/info/exclude", true),
-            ("exclude", false),
-            ("gitignore", false),
+        for (path, listed, expected) in [
+            (".gitignore", true, Some("")),
+            ("src/.ignore", true, Some("src")),
+            ("node_modules/x/.gitignore", false, None),
+            (".git/info/exclude", false, Some("")),
+            ("sub/.git/info/exclude", false, Some("sub")),
+            ("exclude", true, None),
+            ("gitignore", true, None),
         ] {
-            assert_eq!(is_rules_file(&RelPath::parse(path).unwrap()), expected, "{path}");
+            let dir = rules_dir(&RelPath::parse(path).unwrap(), listed);
+            assert_eq!(dir.as_ref().map(RelPath::as_str), expected, "{path}");
         }
     }
 }

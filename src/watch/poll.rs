@@ -14,9 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cap_std::fs::Metadata;
 
-use crate::sandbox::Sandbox;
 use crate::sandbox::root::Root;
 use crate::sandbox::walk::{Flow, WalkOptions, walk};
+use crate::sandbox::{Loc, Sandbox};
 use crate::watch::{Batch, Changed, ExtraFile, Target};
 
 /// A polled directory is checked at most once per this many times its last walk took, so polling
@@ -66,6 +66,20 @@ impl Poller {
     pub fn track(&mut self, target: Target, now: Option<u64>) {
         let fresh = Polled { count: 0, last: now, not_before: Instant::now() };
         self.targets.entry(target).or_insert(fresh).count += 1;
+    }
+
+    /// Whether a subscription names `loc`, a directory above it, or something below it.
+    pub fn covers(&self, loc: &Loc) -> bool {
+        self.targets.keys().any(|t| {
+            t.loc.root == loc.root
+                && ((t.subtree && loc.rel.starts_with(&t.loc.rel))
+                    || t.loc.rel.starts_with(&loc.rel))
+        })
+    }
+
+    /// The targets below root `idx`.
+    pub fn targets_in(&self, idx: usize) -> Vec<Target> {
+        self.targets.keys().filter(|t| t.loc.root == idx).cloned().collect()
     }
 
     /// One subscription less covers `target`.

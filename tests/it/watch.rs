@@ -482,3 +482,42 @@ fn watch_limits_hold_at_their_edges() {
     let (success, stderr) = start_status(&["--config", config.to_str().unwrap()], dir.path());
     assert!(!success && stderr.contains("at most 10s"), "{stderr}");
 }
+
+#[test]
+fn a_directory_replaced_in_one_go_is_reindexed() {
+    let mut server = watched(&[]);
+    let incoming = server.base.path().join("incoming");
+    std::fs::create_dir(&incoming).unwrap();
+    std::fs::write(incoming.join("fresh.md"), "fresh\n").unwrap();
+    // `rm -r docs && mv incoming docs`, within one debounce window.
+    std::fs::remove_dir_all(server.path("docs")).unwrap();
+    std::fs::rename(&incoming, server.path("docs")).unwrap();
+    server.expect_notification(LIST_CHANGED, WAIT);
+    // The moved-in file is known: deleting it changes the list again.
+    std::fs::remove_file(server.path("docs/fresh.md")).unwrap();
+    server.expect_notification(LIST_CHANGED, WAIT);
+}
+
+#[test]
+fn ignore_rules_change_the_list_only_where_they_apply() {
+    let mut server = watched(&[]);
+    subscribe_file(&mut server, "README.md");
+    // A .gitignore inside an ignored directory changes nothing listed.
+    write(&server, "build/.gitignore", "*\n");
+    sync_with_sentinel(&mut server, "README.md");
+    assert!(server.take_notifications(LIST_CHANGED).is_empty());
+    // One that hides listed files does.
+    write(&server, "web/.gitignore", "*.css\n");
+    server.expect_notification(LIST_CHANGED, WAIT);
+    let listed = server.request("resources/list", json!({}))["result"]["resources"].to_string();
+    assert!(!listed.contains("styles.css"), "{listed}");
+}
+
+#[test]
+fn a_subscription_to_an_ignored_directory_hears_about_its_contents() {
+    let mut server = watched(&[]);
+    let build = file_uri(&server, "build");
+    subscribe(&mut server, &build);
+    write(&server, "build/chunk-2.js", "chunk\n");
+    expect_update(&mut server, &build);
+}
