@@ -779,6 +779,10 @@ fn write_report(out: &Path, bench: &Bench) {
         plan.runs,
         plan.calls,
     );
+    let _ = writeln!(
+        text,
+        "Where a result is over budget, `bench/PROFILES.md` shows the profile behind it and what was tried.\n"
+    );
     let _ = writeln!(text, "| scenario | result | comparison | budget | verdict |");
     let _ = writeln!(text, "| --- | --- | --- | --- | --- |");
     for row in &report.rows {

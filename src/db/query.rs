@@ -161,6 +161,12 @@ pub struct Session {
     auth: Arc<Mutex<AuthState>>,
 }
 
+/// The most memory SQLite may use in this process: room for a few values of the largest size
+/// allowed, and never less than 256 MiB.
+pub fn heap_limit(max_value_bytes: usize) -> u64 {
+    (max_value_bytes as u64).saturating_mul(4).max(256 << 20)
+}
+
 impl Session {
     /// Opens an existing SQLite database (never creating one), without following symlinks, and
     /// configures it. Fails if the file is missing, a directory, or not a SQLite database.
@@ -180,6 +186,13 @@ impl Session {
         conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, value_limit).map_err(sql_err)?;
         conn.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES as i32).map_err(sql_err)?;
         conn.busy_timeout(limits.query_timeout).map_err(sql_err)?;
+        // One value may be as large as max_value_bytes, but nothing else bounds the sum: a
+        // query selecting a hundred 64 MiB blobs would make the process run out of memory and
+        // take every database and file tool down with it. SQLite's heap limit (process-wide)
+        // turns that into an "out of memory" error for that query.
+        let heap_limit = heap_limit(limits.max_value_bytes);
+        conn.query_row(&format!("PRAGMA hard_heap_limit = {heap_limit}"), [], |_| Ok(()))
+            .map_err(sql_err)?;
         if !writable {
             conn.execute_batch("PRAGMA query_only = 1").map_err(sql_err)?;
         }
@@ -254,6 +267,7 @@ impl Session {
         }
         let access = if create_table_only { Access::CreateTable } else { Access::Write };
         self.call(cancel, None, |session| {
+            let total_before = session.conn.total_changes();
             session.internal("SAVEPOINT mcp_call")?;
             session.set_access(Some(access))?;
             let result = (|| {
@@ -275,18 +289,31 @@ impl Session {
                     None
                 };
                 drop(stmt);
-                Ok(WriteOutcome { changes: session.conn.changes(), returned })
+                // sqlite3_changes() is only set by INSERT, UPDATE and DELETE: after CREATE INDEX
+                // or DROP it still holds the previous statement's count.
+                let changes = if session.conn.total_changes() == total_before {
+                    0
+                } else {
+                    session.conn.changes()
+                };
+                Ok(WriteOutcome { changes, returned })
             })();
             session.set_access(None)?;
+            // An interrupt (timeout, cancel), out-of-memory, I/O error or a ROLLBACK conflict
+            // clause already rolled back the whole transaction, savepoint included; only undo
+            // what is still open, so the real error is the one reported.
+            let undo = |session: &mut Session| {
+                if !session.conn.is_autocommit() {
+                    let _ = session.internal("ROLLBACK TO mcp_call; RELEASE mcp_call");
+                }
+            };
             match result {
                 Ok(outcome) => {
-                    session.internal("RELEASE mcp_call").inspect_err(|_| {
-                        let _ = session.internal("ROLLBACK TO mcp_call; RELEASE mcp_call");
-                    })?;
+                    session.internal("RELEASE mcp_call").inspect_err(|_| undo(session))?;
                     Ok(outcome)
                 }
                 Err(e) => {
-                    session.internal("ROLLBACK TO mcp_call; RELEASE mcp_call")?;
+                    undo(session);
                     Err(e)
                 }
             }
@@ -423,7 +450,17 @@ impl Session {
         if read_only_switch {
             result = self.internal("PRAGMA query_only = 1");
         }
-        let result = result.and_then(|()| self.set_access(access)).and_then(|()| work(self));
+        // A panic in the work (a bug, or rusqlite meeting a column name that is not UTF-8) must
+        // not skip the cleanup below: it becomes this call's error.
+        let result = result.and_then(|()| self.set_access(access)).and_then(|()| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut *self)))
+                .unwrap_or_else(|_| {
+                    tracing::error!(db = %self.name, "a database call panicked");
+                    Err(Error::Sql {
+                        message: "internal error while running the statement (the database is unchanged); this is a bug".to_owned(),
+                    })
+                })
+        });
         let cleanup = self.set_access(None);
         if read_only_switch {
             let _ = self.internal("PRAGMA query_only = 0");
@@ -516,6 +553,14 @@ impl Session {
                 return Error::Cancelled;
             }
             return Error::Timeout { limit: self.limits.query_timeout };
+        }
+        if code == Some(ErrorCode::OutOfMemory) {
+            return Error::Refused {
+                what: format!(
+                    "the query needs more memory than the server allows SQLite ({} MiB); select fewer or smaller values (large BLOBs and strings count in full, even when results show them cut)",
+                    heap_limit(self.limits.max_value_bytes) >> 20
+                ),
+            };
         }
         if matches!(code, Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)) {
             return Error::Busy { db: self.name.clone() };

@@ -979,3 +979,56 @@ fn value_and_page_size_limits_hold_at_their_edges() {
     }
     assert_eq!(seen, (1..=50).collect::<Vec<i64>>());
 }
+
+#[test]
+fn a_query_that_needs_too_much_memory_fails_cleanly_and_the_server_lives() {
+    let mut server = two_db_server(&[]);
+    // Six 60 MB strings: each is under --max-value-bytes (64 MiB), together far over SQLite's
+    // heap limit.
+    let column = "printf('%.*c', 60000000, 'x')";
+    let query = format!("SELECT {}", [column; 6].join(", "));
+    let err = server.call_err("read_query", json!({ "db": "ro", "query": query }));
+    assert!(err.contains("more memory than the server allows"), "{err}");
+    let ok = structured(
+        &mut server,
+        "read_query",
+        json!({ "db": "ro", "query": "SELECT count(*) FROM t" }),
+    );
+    assert_eq!(ok["rows"], json!([[3]]));
+    assert!(server.is_running());
+}
+
+#[test]
+fn a_write_that_times_out_says_so_and_changes_nothing() {
+    let mut server = two_db_server(&["--query-timeout", "300ms"]);
+    let runaway = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                   INSERT INTO t(name) SELECT 'n' || x FROM c";
+    let err = server.call_err("write_query", json!({ "db": "rw", "query": runaway }));
+    assert!(err.contains("timeout") && !err.contains("savepoint"), "{err}");
+    let count = structured(
+        &mut server,
+        "read_query",
+        json!({ "db": "rw", "query": "SELECT count(*) FROM t" }),
+    );
+    assert_eq!(count["rows"], json!([[3]]));
+    // The connection is usable for the next write.
+    server.call_ok(
+        "write_query",
+        json!({ "db": "rw", "query": "INSERT INTO t(name) VALUES ('after')" }),
+    );
+}
+
+#[test]
+fn statements_that_change_no_rows_report_zero() {
+    let mut server = two_db_server(&[]);
+    let insert = server.call_ok(
+        "write_query",
+        json!({ "db": "rw", "query": "INSERT INTO t(name) VALUES ('x'), ('y')" }),
+    );
+    assert!(text(&insert).contains("2 rows changed"), "{}", text(&insert));
+    let index = server
+        .call_ok("write_query", json!({ "db": "rw", "query": "CREATE INDEX t_name ON t(name)" }));
+    assert!(text(&index).contains("0 rows changed"), "{}", text(&index));
+    let table = server.call_ok("create_table", json!({ "db": "rw", "query": "CREATE TABLE u(a)" }));
+    assert!(text(&table).contains("0 rows changed"), "{}", text(&table));
+}
