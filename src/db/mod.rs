@@ -141,6 +141,20 @@ impl Database {
     }
 }
 
+/// The (device, inode) of the file at `path`, or zeros if it cannot be read: tells a database
+/// replaced by rename (a new file at the same path) from the one a connection has open.
+#[cfg(unix)]
+pub fn file_identity(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map(|m| (m.dev(), m.ino())).unwrap_or((0, 0))
+}
+
+/// Without inodes, a replaced database is not told apart from the one that is open.
+#[cfg(not(unix))]
+pub fn file_identity(_path: &Path) -> (u64, u64) {
+    (0, 0)
+}
+
 /// A fresh cancel flag for one call.
 pub fn cancel_flag() -> Arc<AtomicBool> {
     Arc::new(AtomicBool::new(false))

@@ -11,6 +11,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::db::error::{Error, Result};
+use crate::db::file_identity;
 
 /// How long a check waits for a writer's lock before giving up (and reporting a change).
 const BUSY_WAIT: Duration = Duration::from_secs(2);
@@ -40,7 +41,7 @@ impl Monitor {
     /// Opens a second, read-only connection (no symlinks followed, defensive, untrusted schema)
     /// and notes the current versions.
     pub fn open(path: &Path) -> Result<Monitor> {
-        let file = identity(path);
+        let file = file_identity(path);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NOFOLLOW
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -68,11 +69,12 @@ impl Monitor {
     ///
     /// Errors: the database could not be read (busy beyond the wait, removed, corrupted).
     pub fn check(&mut self) -> Result<DbChange> {
-        if identity(&self.path) != self.file {
+        if file_identity(&self.path) != self.file {
             // Replaced (or removed): follow the new file, and call it a change.
-            let tables = std::mem::take(&mut self.tables);
-            *self = Monitor::open(&self.path)?;
-            return Ok(DbChange { data: true, tables: tables != self.tables });
+            let reopened = Monitor::open(&self.path)?;
+            let tables = reopened.tables != self.tables;
+            *self = reopened;
+            return Ok(DbChange { data: true, tables });
         }
         let data_version = self.pragma("data_version")?;
         let mut change = DbChange::default();
@@ -111,19 +113,6 @@ impl Monitor {
             .map_err(|e| Error::sql(&e))?;
         Ok(names)
     }
-}
-
-/// The (device, inode) at `path`, or zeros if it cannot be read.
-#[cfg(unix)]
-fn identity(path: &Path) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).map(|m| (m.dev(), m.ino())).unwrap_or((0, 0))
-}
-
-/// Without inodes, a replaced database is noticed only through `data_version`.
-#[cfg(not(unix))]
-fn identity(_path: &Path) -> (u64, u64) {
-    (0, 0)
 }
 
 #[cfg(test)]

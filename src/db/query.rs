@@ -9,7 +9,7 @@
 //! flag checked by a progress handler, and leaves no transaction open: writes run inside a
 //! savepoint that is released on success and rolled back on any failure.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -155,6 +155,9 @@ struct AuthState {
 pub struct Session {
     conn: Connection,
     name: String,
+    path: PathBuf,
+    /// The file `conn` has open (see `db::file_identity`).
+    file: (u64, u64),
     writable: bool,
     limits: DbLimits,
     watch: Arc<Watch>,
@@ -171,6 +174,7 @@ impl Session {
     /// Opens an existing SQLite database (never creating one), without following symlinks, and
     /// configures it. Fails if the file is missing, a directory, or not a SQLite database.
     pub fn open(name: &str, path: &Path, writable: bool, limits: DbLimits) -> Result<Session> {
+        let file = crate::db::file_identity(path);
         let mode = if writable {
             OpenFlags::SQLITE_OPEN_READ_WRITE
         } else {
@@ -220,6 +224,8 @@ impl Session {
         Ok(Session {
             conn,
             name: name.to_owned(),
+            path: path.to_path_buf(),
+            file,
             writable,
             limits,
             watch,
@@ -440,6 +446,19 @@ impl Session {
     ) -> Result<T> {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
+        }
+        if crate::db::file_identity(&self.path) != self.file {
+            // Replaced by rename (a tool that writes a copy and swaps it in): the connection
+            // still reads the old, unlinked file. Follow the path, as the user would expect.
+            tracing::info!(db = %self.name, "the database file was replaced; reopening it");
+            let path = self.path.clone();
+            *self = Session::open(&self.name, &path, self.writable, self.limits.clone())
+                .map_err(|e| Error::Sql {
+                    message: format!(
+                        "the file of database \"{}\" was replaced or removed and cannot be opened again: {e}",
+                        self.name
+                    ),
+                })?;
         }
         let deadline = Instant::now() + self.limits.query_timeout;
         *self.watch.current.lock().unwrap_or_else(|e| e.into_inner()) =

@@ -521,6 +521,8 @@ type FileWalk<'a> =
 const MAX_GREP_THREADS: usize = 4;
 /// Opened files waiting for a grep thread, at most: bounds the descriptors a grep holds.
 const GREP_QUEUE: usize = 16;
+/// Files a grep may have searched ahead of the first one not yet merged: bounds the results held.
+const GREP_WINDOW: u64 = 64;
 
 fn grep_searcher(context: usize) -> Searcher {
     SearcherBuilder::new()
@@ -558,6 +560,7 @@ fn grep_parallel(
         files_searched: 0,
         max_line_bytes: collector.max_line_bytes,
     };
+    // Results waiting for an earlier file, and the next one to merge.
     let mut pending: BTreeMap<u64, GrepCollector> = BTreeMap::new();
     let mut next = 0u64;
     let mut merge = |collector: &mut GrepCollector, seq: u64, found: GrepCollector| {
@@ -566,6 +569,7 @@ fn grep_parallel(
             next += 1;
             collector.merge(found);
         }
+        next
     };
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -578,7 +582,16 @@ fn grep_parallel(
                     let Ok((seq, file, path)) = job else { return };
                     let mut found = GrepCollector { lines: Vec::new(), ..fresh.clone() };
                     if !stop.load(Ordering::Relaxed) {
-                        found.search(&mut searcher, matcher, file, path);
+                        // Every job must answer, or the merge would wait for it forever.
+                        let searched =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                found.search(&mut searcher, matcher, file, path);
+                            }));
+                        if searched.is_err() {
+                            tracing::error!("grep: searching a file panicked; skipping it");
+                            found = GrepCollector { lines: Vec::new(), ..fresh.clone() };
+                            searcher = grep_searcher(context);
+                        }
                     }
                     if done_tx.send((seq, found)).is_err() {
                         return;
@@ -588,9 +601,18 @@ fn grep_parallel(
         }
         drop(done_tx);
         let mut seq = 0u64;
+        let mut merged = 0u64;
         let walked = files(&mut |file, path| {
             while let Ok((done, found)) = done_rx.try_recv() {
-                merge(collector, done, found);
+                merged = merge(collector, done, found);
+            }
+            // Results may run ahead of the merge (a slow file holds back every later one) only
+            // so far: memory stays bounded by the window, not by the tree.
+            while seq - merged >= GREP_WINDOW && !collector.budget.exhausted {
+                match done_rx.recv() {
+                    Ok((done, found)) => merged = merge(collector, done, found),
+                    Err(_) => return Flow::Stop,
+                }
             }
             if collector.budget.exhausted {
                 stop.store(true, Ordering::Relaxed);
@@ -603,6 +625,10 @@ fn grep_parallel(
             Flow::Continue
         });
         drop(job_tx);
+        if crate::sandbox::walk::Progress::current_is_cancelled() {
+            // The client gave up: do not search what is still queued.
+            stop.store(true, Ordering::Relaxed);
+        }
         for (done, found) in done_rx.iter() {
             merge(collector, done, found);
             if collector.budget.exhausted {
@@ -644,10 +670,11 @@ impl GrepCollector {
 
     /// Adds one file's search (made with its own collector) to this one, within this budget.
     fn merge(&mut self, found: GrepCollector) {
-        self.files_searched += found.files_searched;
         if self.budget.exhausted {
+            // A sequential search would have stopped before this file.
             return;
         }
+        self.files_searched += found.files_searched;
         let mut matched = false;
         for line in found.lines {
             if !self.budget.take(line.path.len() + line.text.len() + 16) {

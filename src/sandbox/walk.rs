@@ -65,6 +65,11 @@ impl Progress {
         self.cancelled.load(AtomicOrdering::Relaxed)
     }
 
+    /// Whether the progress installed on this thread (if any) was cancelled.
+    pub fn current_is_cancelled() -> bool {
+        Self::current().is_some_and(|p| p.is_cancelled())
+    }
+
     fn current() -> Option<Arc<Progress>> {
         CURRENT.with(|c| c.borrow().clone())
     }

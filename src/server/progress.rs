@@ -16,6 +16,9 @@ pub const DEFAULT_PROGRESS_AFTER: Duration = Duration::from_secs(1);
 /// The shortest `--progress-after` accepted.
 pub const MIN_PROGRESS_AFTER: Duration = Duration::from_millis(10);
 
+/// How long one progress notification may take to send before it is given up.
+const SEND_TIMEOUT: Duration = Duration::from_millis(100);
+
 /// How a call reports progress.
 pub(crate) struct Meter<C, D> {
     /// The progress so far (it must grow between notifications; none is sent otherwise).
@@ -60,8 +63,10 @@ where
                 let Some(token) = token.clone() else { continue };
                 let param = ProgressNotificationParam::new(token, count as f64)
                     .with_message((meter.describe)(count, started.elapsed()));
-                // A client that cannot take the notification does not stop the work.
-                let _ = ctx.peer.notify_progress(param).await;
+                // A client that cannot take the notification (or a stuck pipe) must not hold
+                // up the work's completion or its cancellation for long.
+                let send = ctx.peer.notify_progress(param);
+                let _ = tokio::time::timeout(SEND_TIMEOUT, send).await;
             }
         }
     }

@@ -521,3 +521,19 @@ fn a_subscription_to_an_ignored_directory_hears_about_its_contents() {
     write(&server, "build/chunk-2.js", "chunk\n");
     expect_update(&mut server, &build);
 }
+
+#[test]
+fn a_database_replaced_by_rename_is_followed_by_queries_and_notifications() {
+    let mut server = db_server("DELETE", false, &[]);
+    subscribe(&mut server, "sqlite://live/schema");
+    let other = server.base.path().join("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (42); CREATE TABLE extra(y);")
+        .unwrap();
+    std::fs::rename(&other, server.base.path().join("live.db")).unwrap();
+    expect_update(&mut server, "sqlite://live/schema");
+    server.expect_notification(LIST_CHANGED, WAIT);
+    let rows = server.call_ok("read_query", json!({ "query": "SELECT x FROM t" }));
+    assert_eq!(rows["structuredContent"]["rows"], json!([[42]]), "{rows}");
+}
