@@ -21,7 +21,8 @@ Examples:
   Settings from a file (flags given here win over it):
     mcp-files-sqlite --config ~/.config/mcp-files-sqlite.toml
 
-Sizes accept a plain byte count or a unit: 512KiB, 4MiB, 1GiB (also K, M, G, KB, MB, GB).
+Sizes are a plain number of bytes (4096) or a number with a unit: 512KiB, 1.5MiB, 1GiB
+(also K, M, G, KB, MB, GB; all powers of 1024).
 Durations accept a unit: 500ms, 10s, 2m (a plain number is seconds).
 Logs go to stderr (RUST_LOG or --log-level); stdout carries only MCP messages.";
 
@@ -55,8 +56,12 @@ pub struct Args {
     #[arg(long = "db-rw", value_name = "[NAME=]PATH")]
     pub dbs_rw: Vec<String>,
 
-    /// Read settings from a TOML file (keys as the long flags, with underscores: roots, ro_roots,
-    /// read_only, max_read_bytes, ...). Flags given on the command line win.
+    /// Read settings from a TOML file: roots and ro_roots (lists of directories), db and
+    /// db_rw (lists of "[NAME=]PATH"), read_only and ignore_client_roots (true or false), watch
+    /// ("auto", "poll" or "off"), and every limit under its flag's name with underscores
+    /// (max_read_bytes = "4MiB" or a number of bytes; query_timeout = "30s" or a number of
+    /// seconds). Relative paths are relative to the file. Flags given on the command line win;
+    /// unknown keys are errors. See examples/config.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -130,33 +135,68 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub progress_after: Option<std::time::Duration>,
 
-    /// Resources per page of resources/list [default: 500].
+    /// Resources per page of resources/list (at most 10000) [default: 2500].
     #[arg(long, value_name = "N")]
     pub resource_page_size: Option<usize>,
 
-    /// Log level for stderr: error, warn, info, debug or trace (RUST_LOG, if set, wins)
+    /// Log level for stderr: off, error, warn, info, debug or trace (RUST_LOG, if set, wins)
     /// [default: info].
-    #[arg(long, value_name = "LEVEL")]
+    #[arg(long, value_name = "LEVEL", value_parser = LOG_LEVELS)]
     pub log_level: Option<String>,
 }
 
-/// Parses a size: a byte count, optionally with a unit (K/KB/KiB = 1024, M, G likewise;
-/// case-insensitive). Rejects zero, since every size limit must allow something.
+/// The values `--log-level` accepts.
+pub const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Parses a size: a plain number is bytes; a unit multiplies it (K/KB/KiB = 1024, M, G likewise;
+/// case-insensitive), and with a unit the number may have a fraction (`1.5MiB`, rounded down to
+/// whole bytes). Rejects zero, since every size limit must allow something.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let number: u64 = digits.replace('_', "").parse().map_err(|_| {
-        format!("\"{text}\" is not a size; write bytes or a unit, e.g. 4096, 512KiB, 4MiB")
-    })?;
+    let split =
+        text.find(|c: char| !c.is_ascii_digit() && c != '_' && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number = number.replace('_', "");
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit \"{other}\"; use KiB, MiB or GiB")),
+        _ if number.is_empty() => {
+            return Err(format!(
+                "\"{text}\" is not a size; write a number of bytes or a number with a unit, e.g. 4096, 512KiB, 1.5MiB"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "unknown size unit \"{other}\" in \"{text}\"; use KiB, MiB or GiB (or a plain number of bytes)"
+            ));
+        }
     };
-    let bytes = number.checked_mul(multiplier).ok_or_else(|| format!("\"{text}\" is too large"))?;
+    let bytes = if let Some((whole, fraction)) = number.split_once('.') {
+        if multiplier == 1 {
+            return Err(format!(
+                "\"{text}\" has a fraction of a byte; write a whole number of bytes, or use a unit (e.g. 1.5MiB)"
+            ));
+        }
+        let valid = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if !valid(whole) || !valid(fraction) || (whole.is_empty() && fraction.is_empty()) {
+            return Err(format!("\"{text}\" is not a number; write e.g. 1.5MiB"));
+        }
+        let value: f64 = number.parse().map_err(|_| format!("\"{text}\" is not a number"))?;
+        let bytes = value * multiplier as f64;
+        if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+            return Err(format!("\"{text}\" is too large"));
+        }
+        bytes as u64
+    } else {
+        let value: u64 = number.parse().map_err(|_| {
+            format!(
+                "\"{text}\" is not a size; write a number of bytes or a number with a unit, e.g. 4096, 512KiB, 1.5MiB"
+            )
+        })?;
+        value.checked_mul(multiplier).ok_or_else(|| format!("\"{text}\" is too large"))?
+    };
     if bytes == 0 {
         return Err("a size limit must be greater than zero".to_owned());
     }
@@ -201,6 +241,18 @@ mod tests {
         check("", Err(()));
         check("12 parsecs", Err(()));
         check("99999999999999999999G", Err(()));
+        // A fraction with a unit is fine, rounded down to whole bytes; a fraction of a byte is not.
+        check("1.5MiB", Ok(3 << 19));
+        check("0.5k", Ok(512));
+        check(".5k", Ok(512));
+        check("1.5", Err(()));
+        check("1.2.3MiB", Err(()));
+        check("0.0000001k", Err(()));
+        check("MiB", Err(()));
+        let fraction = parse_size("1.5").unwrap_err();
+        assert!(fraction.contains("fraction"), "{fraction}");
+        let unit = parse_size("12 parsecs").unwrap_err();
+        assert!(unit.contains("unit \"parsecs\""), "{unit}");
     }
 
     #[test]

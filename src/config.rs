@@ -18,8 +18,13 @@ use crate::sandbox::{Limits, Sandbox};
 use crate::server::progress::{DEFAULT_PROGRESS_AFTER, MIN_PROGRESS_AFTER};
 use crate::watch::{MAX_DEBOUNCE, MIN_POLL_INTERVAL, Mode as WatchMode, Options as WatchOptions};
 
-/// Files per page of `resources/list` unless configured otherwise.
-pub const DEFAULT_RESOURCE_PAGE_SIZE: usize = 500;
+/// Files per page of `resources/list` unless configured otherwise: large enough that a
+/// 100,000-file root lists in 40 pages (the MCP Inspector gives up after 64), small enough that a
+/// page stays well under a megabyte of JSON.
+pub const DEFAULT_RESOURCE_PAGE_SIZE: usize = 2500;
+/// Most files one page of `resources/list` may hold (`--resource-page-size`): bounds the memory
+/// and the size of one response.
+pub const MAX_RESOURCE_PAGE_SIZE: usize = 10_000;
 
 const EXAMPLE: &str = "for example:\n  mcp-files-sqlite ~/code/my-app\n  mcp-files-sqlite --root ~/code/my-app --ro-root ~/Documents/specs\n  mcp-files-sqlite --db shop=~/data/shop.db\n(see mcp-files-sqlite --help)";
 
@@ -63,14 +68,32 @@ struct FileConfig {
     max_result_bytes: Option<Size>,
     max_line_bytes: Option<Size>,
     resource_page_size: Option<usize>,
-    query_timeout: Option<String>,
+    query_timeout: Option<Seconds>,
     max_rows: Option<usize>,
     max_cell_bytes: Option<Size>,
     max_value_bytes: Option<Size>,
     watch: Option<String>,
-    progress_after: Option<String>,
-    debounce: Option<String>,
-    poll_interval: Option<String>,
+    progress_after: Option<Seconds>,
+    debounce: Option<Seconds>,
+    poll_interval: Option<Seconds>,
+}
+
+/// A duration in the config file: a number of seconds, or a string with a unit ("500ms").
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Number(f64),
+    Text(String),
+}
+
+impl Seconds {
+    /// The duration, checked like the command line's (`parse_duration`).
+    fn parse(&self) -> Result<Duration, String> {
+        match self {
+            Seconds::Number(n) => parse_duration(&n.to_string()),
+            Seconds::Text(text) => parse_duration(text),
+        }
+    }
 }
 
 /// A size in the config file: a number of bytes or a string with a unit ("4MiB").
@@ -202,14 +225,19 @@ impl Config {
             DEFAULT_RESOURCE_PAGE_SIZE,
             "resource_page_size",
         )?;
+        if resource_page_size > MAX_RESOURCE_PAGE_SIZE {
+            bail!(
+                "--resource-page-size (or resource_page_size in the config file) is {resource_page_size}; it can be at most {MAX_RESOURCE_PAGE_SIZE} (clients page through the rest)"
+            );
+        }
 
         let db_defaults = DbLimits::default();
-        let query_timeout = match (args.query_timeout, &file.query_timeout) {
-            (Some(t), _) => t,
-            (None, Some(text)) => parse_duration(text)
-                .map_err(|e| anyhow::anyhow!("query_timeout in the config file: {e}"))?,
-            (None, None) => db_defaults.query_timeout,
-        };
+        let query_timeout = duration_setting(
+            args.query_timeout,
+            &file.query_timeout,
+            db_defaults.query_timeout,
+            "query_timeout",
+        )?;
         let db_limits = DbLimits {
             query_timeout,
             max_rows: count(args.max_rows, file.max_rows, db_defaults.max_rows, "max_rows")?,
@@ -245,8 +273,9 @@ impl Config {
         for (text, writable) in requested {
             let spec = db_spec(text, writable, &cwd, home.as_deref())?;
             if let Some(other) = specs.iter().find(|o| o.name == spec.name) {
+                let flag = if spec.writable { "--db-rw" } else { "--db" };
                 bail!(
-                    "two databases are named \"{}\" ({} and {}); name them apart with NAME=PATH, e.g. --db {}2={}",
+                    "two databases are named \"{}\" ({} and {}); name them apart with NAME=PATH, e.g. {flag} {}2={}",
                     spec.name,
                     other.path.display(),
                     spec.path.display(),
@@ -257,8 +286,9 @@ impl Config {
             specs.push(spec);
         }
         let databases = Databases::open(&specs, &db_limits).map_err(|(spec, err)| {
+            let flag = if spec.writable { "--db-rw" } else { "--db" };
             anyhow::anyhow!(
-                "opening database \"{}\" at \"{}\": {err}; give an existing SQLite database file, e.g. --db shop=/path/to/shop.db",
+                "opening database \"{}\" at \"{}\": {err}; give an existing SQLite database file, e.g. {flag} shop=/path/to/shop.db",
                 spec.name,
                 spec.path.display()
             )
@@ -280,14 +310,14 @@ impl Config {
 /// A duration setting: the flag, else the config file's text, else the default.
 fn duration_setting(
     flag: Option<Duration>,
-    text: &Option<String>,
+    file: &Option<Seconds>,
     default: Duration,
     name: &str,
 ) -> anyhow::Result<Duration> {
-    match (flag, text) {
+    match (flag, file) {
         (Some(d), _) => Ok(d),
-        (None, Some(text)) => {
-            parse_duration(text).map_err(|e| anyhow::anyhow!("{name} in the config file: {e}"))
+        (None, Some(value)) => {
+            value.parse().map_err(|e| anyhow::anyhow!("{name} in the config file: {e}"))
         }
         (None, None) => Ok(default),
     }
@@ -364,10 +394,7 @@ fn open_root(given: &Path, mode: Mode, cwd: &Path, home: Option<&Path>) -> anyho
 /// `NOFOLLOW` cannot be redirected later.
 fn db_spec(text: &str, writable: bool, cwd: &Path, home: Option<&Path>) -> anyhow::Result<DbSpec> {
     let flag = if writable { "--db-rw" } else { "--db" };
-    let (name, path) = match text.split_once('=') {
-        Some((name, path)) if db::is_valid_name(name) => (Some(name.to_owned()), path),
-        _ => (None, text),
-    };
+    let (name, path) = split_db_spec(text, flag, cwd, home)?;
     let expanded = expand_home(Path::new(path), home);
     let absolute = if expanded.is_absolute() { expanded } else { cwd.join(expanded) };
     let shown = absolute.display();
@@ -400,6 +427,42 @@ fn db_spec(text: &str, writable: bool, cwd: &Path, home: Option<&Path>) -> anyho
     Ok(DbSpec { name, path: canonical, writable })
 }
 
+/// Splits `[NAME=]PATH`. A path may itself contain `=`, so the text is a bare path when the part
+/// before the first `=` looks like a path (it has a separator) or when the whole text names an
+/// existing file. Otherwise the part before `=` is meant as a name, and one that is not valid is an
+/// error about the name, not a missing file.
+fn split_db_spec<'a>(
+    text: &'a str,
+    flag: &str,
+    cwd: &Path,
+    home: Option<&Path>,
+) -> anyhow::Result<(Option<String>, &'a str)> {
+    let Some((name, path)) = text.split_once('=') else { return Ok((None, text)) };
+    if db::is_valid_name(name) {
+        return Ok((Some(name.to_owned()), path));
+    }
+    let looks_like_path = name.contains('/') || name.contains(std::path::MAIN_SEPARATOR);
+    let whole = expand_home(Path::new(text), home);
+    let whole_exists = cwd.join(whole).is_file();
+    if looks_like_path || whole_exists {
+        return Ok((None, text));
+    }
+    bail!(
+        "database name \"{name}\" (in {flag} {text}) is not valid: use letters, digits, _ and - (at most 64), e.g. {flag} {}={path}",
+        suggested_name(name)
+    )
+}
+
+/// A valid database name close to `name`, for error messages.
+fn suggested_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .take(64)
+        .collect();
+    if cleaned.is_empty() { "shop".to_owned() } else { cleaned }
+}
+
 fn expand_home(path: &Path, home: Option<&Path>) -> PathBuf {
     match (path.strip_prefix("~"), home) {
         (Ok(rest), Some(home)) => home.join(rest),
@@ -419,8 +482,17 @@ fn read_config_file(path: &Path, home: Option<&Path>) -> anyhow::Result<FileConf
         *root = if expanded.is_absolute() { expanded } else { base.join(expanded) };
     }
     for spec in config.db.iter_mut().chain(config.db_rw.iter_mut()) {
+        // As on the command line (`split_db_spec`): NAME=PATH unless the text is a path.
+        let whole_exists = base.join(expand_home(Path::new(spec.as_str()), home)).is_file();
         let (name, path) = match spec.split_once('=') {
-            Some((name, path)) if db::is_valid_name(name) => (format!("{name}="), path.to_owned()),
+            Some((name, path))
+                if db::is_valid_name(name)
+                    || !(name.contains('/')
+                        || name.contains(std::path::MAIN_SEPARATOR)
+                        || whole_exists) =>
+            {
+                (format!("{name}="), path.to_owned())
+            }
             _ => (String::new(), spec.clone()),
         };
         let expanded = expand_home(Path::new(&path), home);

@@ -43,15 +43,18 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr only: stdout is the protocol channel. `RUST_LOG` wins over `--log-level`,
-/// which sets this crate's level (dependencies log warnings and errors only).
+/// which sets this crate's level. Dependencies log warnings and errors only, and rmcp errors only:
+/// at warn it reports every error response (a client probing an optional method, a model refused
+/// a path), which is not a fault of the server; our own logs say what went wrong where it matters.
+/// At debug and trace, rmcp's warnings are shown too.
 fn init_logging(level: Option<&str>) {
     let level = level.unwrap_or("info");
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(format!("warn,mcp_files_sqlite={level}")))
-        .unwrap_or_else(|_| {
-            eprintln!("mcp-files-sqlite: unknown log level \"{level}\"; using info");
-            EnvFilter::new("warn,mcp_files_sqlite=info")
-        });
+    let directives = match level {
+        "off" => "off".to_owned(),
+        "debug" | "trace" => format!("warn,mcp_files_sqlite={level}"),
+        _ => format!("warn,rmcp=error,mcp_files_sqlite={level}"),
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directives));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)

@@ -62,7 +62,9 @@ pub const ALLOWED_VTAB_MODULES: &[&str] = &["fts3", "fts4", "fts5", "rtree", "rt
 const TEMP_REFUSAL: &str = "temporary tables, views, indexes and triggers are not allowed: they could shadow the database's own tables";
 
 /// Decides one authorizer callback: `Ok` to allow, `Err(reason)` to refuse the whole statement.
-pub fn authorize(access: Access, ctx: &AuthContext<'_>) -> Result<(), String> {
+/// `created` names the tables this statement has created so far (the `CreateTable` actions
+/// already allowed), whose automatic indexes are part of the same `CREATE TABLE`.
+pub fn authorize(access: Access, ctx: &AuthContext<'_>, created: &[String]) -> Result<(), String> {
     use AuthAction as A;
     let temp = ctx.database_name == Some("temp");
     match &ctx.action {
@@ -96,6 +98,14 @@ pub fn authorize(access: Access, ctx: &AuthContext<'_>) -> Result<(), String> {
             describe(action)
         )),
         A::CreateTable { .. } => Ok(()),
+        // `PRIMARY KEY` and `UNIQUE` constraints make SQLite create `sqlite_autoindex_<table>_<n>`
+        // while it creates the table: part of that CREATE TABLE, not a separate change. Only for
+        // a table this statement created (no one can name an index `sqlite_*` themselves).
+        A::CreateIndex { index_name, table_name }
+            if access == Access::CreateTable && is_autoindex_of(index_name, table_name, created) =>
+        {
+            Ok(())
+        }
         // Creating a table records it in the schema table; defensive mode stops direct writes to it.
         A::Insert { table_name } | A::Update { table_name, .. }
             if access == Access::CreateTable && is_schema_table(table_name) =>
@@ -162,6 +172,27 @@ fn pragma(name: &str, value: Option<&str>) -> Result<(), String> {
     ))
 }
 
+/// Whether `index` is an automatic index SQLite makes for a constraint of `table`, a table the
+/// statement itself created.
+fn is_autoindex_of(index: &str, table: &str, created: &[String]) -> bool {
+    let Some(rest) = index.strip_prefix("sqlite_autoindex_") else { return false };
+    let is_own = rest
+        .strip_prefix(table)
+        .and_then(|n| n.strip_prefix('_'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    is_own && created.iter().any(|t| t == table)
+}
+
+/// The table an action creates, if it creates one in the main database.
+pub fn created_table<'a>(ctx: &AuthContext<'a>) -> Option<&'a str> {
+    match ctx.action {
+        AuthAction::CreateTable { table_name } if ctx.database_name != Some("temp") => {
+            Some(table_name)
+        }
+        _ => None,
+    }
+}
+
 fn is_schema_table(name: &str) -> bool {
     name.eq_ignore_ascii_case("sqlite_master") || name.eq_ignore_ascii_case("sqlite_schema")
 }
@@ -187,5 +218,26 @@ fn describe(action: &AuthAction<'_>) -> String {
         A::CreateVtable { table_name, .. } => format!("CREATE VIRTUAL TABLE {table_name}"),
         A::DropVtable { table_name, .. } => format!("DROP virtual table {table_name}"),
         other => format!("do {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn automatic_indexes_belong_only_to_tables_the_statement_created() {
+        let created = vec!["t".to_owned(), "a_b".to_owned()];
+        let check = |index: &str, table: &str, expected: bool| {
+            assert_eq!(is_autoindex_of(index, table, &created), expected, "{index} on {table}");
+        };
+        check("sqlite_autoindex_t_1", "t", true);
+        check("sqlite_autoindex_t_12", "t", true);
+        check("sqlite_autoindex_a_b_2", "a_b", true);
+        check("sqlite_autoindex_u_1", "u", false);
+        check("sqlite_autoindex_t_1", "u", false);
+        check("sqlite_autoindex_t_", "t", false);
+        check("sqlite_autoindex_t_1x", "t", false);
+        check("my_index", "t", false);
     }
 }

@@ -213,6 +213,9 @@ impl Sandbox {
         for entry in dir.entries().map_err(read_err)? {
             let entry = entry.map_err(read_err)?;
             let Ok(name) = entry.file_name().into_string() else { continue };
+            if crate::sandbox::write::is_temp_name(&name) {
+                continue;
+            }
             let meta = entry.metadata().ok();
             let kind = match entry.file_type() {
                 Ok(ft) if Kind::of(ft) != Kind::Unknown => Kind::of(ft),
@@ -434,9 +437,7 @@ impl Sandbox {
                 resume_after: resume,
             };
             let walked = walk(root, &scope.rel, &walk_options, &mut |entry| {
-                if entry.kind != Kind::File
-                    || entry.name.starts_with(crate::sandbox::write::TEMP_PREFIX)
-                {
+                if entry.kind != Kind::File {
                     return Flow::Continue;
                 }
                 if items.len() == page_size {

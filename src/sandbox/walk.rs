@@ -271,6 +271,9 @@ fn read_frame(
                 stats.non_utf8_names += 1;
                 continue;
             };
+            if crate::sandbox::write::is_temp_name(&name) {
+                continue;
+            }
             let mut kind = Kind::of(entry.file_type()?);
             if kind == Kind::Unknown {
                 // Some file systems leave d_type unset; ask the inode.

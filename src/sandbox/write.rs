@@ -24,6 +24,13 @@ use crate::sandbox::{Loc, Sandbox};
 /// Names of temporary files start with this, so watchers and listings can recognise them.
 pub const TEMP_PREFIX: &str = ".mcp-tmp.";
 
+/// Whether a directory entry is one of the server's temporary files (a write in flight, or one
+/// left by a killed server). Walks, listings, searches, resources and the watcher leave these out:
+/// they are never the user's files.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX)
+}
+
 /// The outcome of `write_file`.
 #[derive(Debug)]
 pub struct WriteOut {

@@ -24,13 +24,18 @@ pub fn resource_error(uri: &str, err: &sandbox::Error) -> ErrorData {
         E::NotFound { .. } | E::Outside { .. } => {
             ErrorData::resource_not_found(format!("resource not found: {uri}"), data)
         }
+        E::IsADirectory { .. } => ErrorData::resource_not_found(
+            format!(
+                "resource not found: {uri} is a directory, and directories are not resources; list it with the list_directory tool (subscribing to its URI still reports changes below it)"
+            ),
+            data,
+        ),
         E::InvalidPath { .. }
         | E::InvalidArgument(_)
         | E::InvalidPattern { .. }
         | E::TooLarge { .. }
         | E::SpecialFile { .. }
         | E::NotText { .. }
-        | E::IsADirectory { .. }
         | E::NotADirectory { .. }
         | E::SymlinkLoop { .. } => ErrorData::invalid_params(err.to_string(), data),
         E::ReadOnly { .. }
@@ -109,9 +114,9 @@ mod tests {
         let code = |err: &sandbox::Error| resource_error("file:///r/a", err).code;
         for err in all_errors() {
             let expected = match &err {
-                sandbox::Error::NotFound { .. } | sandbox::Error::Outside { .. } => {
-                    ErrorCode::RESOURCE_NOT_FOUND
-                }
+                sandbox::Error::NotFound { .. }
+                | sandbox::Error::Outside { .. }
+                | sandbox::Error::IsADirectory { .. } => ErrorCode::RESOURCE_NOT_FOUND,
                 sandbox::Error::ReadOnly { .. }
                 | sandbox::Error::AlreadyExists { .. }
                 | sandbox::Error::DirectoryNotEmpty { .. }

@@ -14,7 +14,7 @@ use rmcp::{ErrorData, RoleServer};
 use serde_json::json;
 
 use crate::sandbox::read::{into_text, not_text_at};
-use crate::sandbox::search::{FileItem, SortBy};
+use crate::sandbox::search::FileItem;
 use crate::sandbox::{Error, Loc, Sandbox};
 use crate::server::Server;
 use crate::server::db_resources::TABLE_TEMPLATE;
@@ -102,7 +102,8 @@ impl Server {
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))
     }
 
-    /// Reads a `file://` resource: a file as text or blob, a directory as a listing.
+    /// Reads a `file://` resource: a file as text or blob. A directory is not found (it is no
+    /// resource; `list_directory` lists it).
     pub(crate) async fn read_file_resource(
         &self,
         uri: String,
@@ -124,7 +125,7 @@ pub fn templates(files: bool, databases: bool) -> ListResourceTemplatesResult {
     if files {
         templates.push(ResourceTemplate::new(FILE_TEMPLATE, "files")
             .with_title("Files under the allowed directories")
-            .with_description("Any file or directory under the allowed directories, by absolute path, including ones resources/list leaves out (ignored files)."));
+            .with_description("Any file under the allowed directories, by absolute path, including ones resources/list leaves out (ignored files)."));
     }
     if databases {
         templates.push(
@@ -158,25 +159,9 @@ fn read_file(sandbox: &Sandbox, uri: &str) -> Result<ResourceContents, Error> {
     }
     let (loc, resolved) = sandbox.locate_resolved(uri, true)?;
     if resolved.meta.as_ref().is_some_and(|m| m.is_dir()) {
-        let listing = sandbox.list_directory(uri, false, SortBy::Name)?;
-        let mut text: String = listing
-            .entries
-            .iter()
-            .map(|e| {
-                if e.kind == crate::sandbox::root::Kind::Dir {
-                    format!("{}/\n", e.name)
-                } else {
-                    format!("{}\n", e.name)
-                }
-            })
-            .collect();
-        if listing.truncated {
-            text.push_str(&format!(
-                "[{} more entries not shown]\n",
-                listing.total - listing.entries.len()
-            ));
-        }
-        return Ok(ResourceContents::text(text, uri).with_mime_type("inode/directory"));
+        // A directory is not a resource (resources/list lists files only); its URI is good for
+        // subscribing to everything below it, and list_directory lists it.
+        return Err(Error::IsADirectory { path: sandbox.display(&loc) });
     }
     let limits = sandbox.limits();
     let out = sandbox.read_bytes(

@@ -16,7 +16,7 @@ use crate::sandbox::filter::IgnoreStack;
 use crate::sandbox::path::RelPath;
 use crate::sandbox::root::{Kind, Root};
 use crate::sandbox::walk::{Flow, WalkOptions, walk};
-use crate::sandbox::write::TEMP_PREFIX;
+use crate::sandbox::write::is_temp_name;
 
 /// Directories whose ignore rules are cached at most; the cache starts over beyond it.
 const MAX_CACHED_DIRS: usize = 4096;
@@ -70,7 +70,7 @@ impl Index {
     pub fn apply(&mut self, root: &Root, idx: usize, rel: &RelPath) -> bool {
         let meta = root.dir().symlink_metadata(rel.as_path()).ok();
         let now_file = meta.as_ref().is_some_and(|m| Kind::of(m.file_type()) == Kind::File)
-            && !rel.file_name().is_some_and(|n| n.starts_with(TEMP_PREFIX));
+            && !rel.file_name().is_some_and(is_temp_name);
         let now_dir = meta.as_ref().is_some_and(|m| m.is_dir());
         let k = self.key(idx, rel);
         let was_file = self.files.contains(&k);
@@ -112,9 +112,7 @@ impl Index {
         let options = WalkOptions { respect_ignore: true, ..WalkOptions::default() };
         let walked = walk(root, rel, &options, &mut |entry| {
             match entry.kind {
-                Kind::File
-                    if !entry.name.starts_with(TEMP_PREFIX) && self.add_file(idx, entry.rel) =>
-                {
+                Kind::File if !is_temp_name(entry.name) && self.add_file(idx, entry.rel) => {
                     added.push(self.key(idx, entry.rel));
                 }
                 Kind::Dir => self.add_dir(idx, entry.rel),
@@ -202,7 +200,7 @@ impl Visibility {
     pub fn is_listed(&mut self, root: &Root, idx: usize, rel: &RelPath, is_dir: bool) -> bool {
         let Some(parent) = rel.parent() else { return true };
         let name = rel.file_name().unwrap_or_default();
-        if name == ".git" || name.starts_with(TEMP_PREFIX) {
+        if name == ".git" || is_temp_name(name) {
             return false;
         }
         let (stack, ignored) = self.dir(root, idx, &parent);

@@ -1,11 +1,13 @@
 //! The integration tests: one binary that spawns the real server and speaks JSON-RPC to it.
 
 mod bench;
+mod cli;
 mod escape;
 mod files;
 mod progress;
 mod props;
 mod protocol;
+mod regression;
 mod resources;
 mod scale;
 mod sql;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{BIN, TestServer, text};
+use crate::support::{BIN, TestServer, start_error, text};
 
 #[test]
 fn legacy_initialize_names_this_crate_and_declares_only_what_is_implemented() {
@@ -232,13 +232,6 @@ fn server_exits_cleanly_when_stdin_closes_before_the_handshake() {
     assert!(output.stdout.is_empty(), "stdout must carry only protocol messages");
 }
 
-fn start_error(args: &[&str]) -> String {
-    let output = Command::new(BIN).args(args).stdin(std::process::Stdio::null()).output().unwrap();
-    assert_ne!(output.status.code(), Some(0), "{args:?} should fail");
-    assert!(output.stdout.is_empty(), "errors go to stderr, never stdout");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
 #[test]
 fn missing_root_fails_at_start_naming_the_path_with_an_example() {
     let dir = tempfile::tempdir().unwrap();
@@ -259,7 +252,7 @@ fn root_that_is_a_file_fails_at_start() {
 
 #[test]
 fn no_root_fails_at_start_with_an_example() {
-    let err = start_error(&[]);
+    let err = start_error::<&str>(&[]);
     assert!(
         err.contains("no directory or database to serve")
             && err.contains("mcp-files-sqlite ~/code/my-app"),

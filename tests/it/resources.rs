@@ -101,7 +101,7 @@ fn templates_list_the_file_template() {
 }
 
 #[test]
-fn read_returns_text_blob_or_directory_listing() {
+fn read_returns_text_or_blob_and_a_directory_is_not_found() {
     let mut server = TestServer::start();
     let root = server.path("");
     let text = server.request("resources/read", json!({"uri": format!("file://{root}/README.md")}));
@@ -120,9 +120,15 @@ fn read_returns_text_blob_or_directory_listing() {
     let ignored =
         server.request("resources/read", json!({"uri": format!("file://{root}/build/bundle.js")}));
     assert!(ignored["result"]["contents"][0]["text"].as_str().unwrap().contains("generated"));
-    let dir = server.request("resources/read", json!({"uri": format!("file://{root}/src")}));
-    assert_eq!(dir["result"]["contents"][0]["mimeType"], "inode/directory");
-    assert_eq!(dir["result"]["contents"][0]["text"], "bookshop/\n");
+    // A directory is no resource (issue 10): not found, with a pointer to list_directory.
+    for uri in
+        [format!("file://{root}/src"), format!("file://{root}/src/"), format!("file://{root}")]
+    {
+        let dir = server.request("resources/read", json!({ "uri": uri }));
+        assert_eq!(dir["error"]["code"], -32002, "{uri}: {dir}");
+        let message = dir["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("list_directory"), "{uri}: {dir}");
+    }
 }
 
 #[test]

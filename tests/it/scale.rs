@@ -40,7 +40,11 @@ fn three_thousand_files_in_one_directory_with_256_descriptors() {
     let listing = server.call_tool_timeout("list_directory", json!({"path": "flat"}), SLOW);
     assert_eq!(listing["structuredContent"]["total"], 3000);
     let page = server.request_timeout("resources/list", json!({}), SLOW);
-    assert_eq!(page["result"]["resources"].as_array().unwrap().len(), 500);
+    assert_eq!(
+        page["result"]["resources"].as_array().unwrap().len(),
+        2500,
+        "the default page size"
+    );
 }
 
 #[test]
@@ -79,7 +83,31 @@ fn hundred_thousand_file_tree_with_256_descriptors() {
     assert_eq!(grep["structuredContent"]["filesSearched"], 100_000);
     let tree = server.call_tool_timeout("directory_tree", json!({"path": "."}), SLOW);
     assert_eq!(tree["structuredContent"]["entries"].as_array().unwrap().len(), 100_000 + 2000 + 40);
-    // The last page of resources: resuming deep in the tree works without holding it all.
-    let page = server.request_timeout("resources/list", json!({}), SLOW);
-    assert!(page["result"]["nextCursor"].is_string());
+    // Every page of resources, to the last: resuming deep in the tree works without holding it
+    // all, and the default page size lists 100,000 files in at most 50 pages (the MCP Inspector
+    // gives up after 64).
+    let (pages, files) = all_resource_pages(&mut server);
+    assert_eq!(files, 100_000);
+    assert!(pages <= 50, "{pages} pages for 100,000 files");
+}
+
+/// Lists every page of `resources/list`; returns the number of pages and of resources, checking
+/// that no resource appears twice.
+fn all_resource_pages(server: &mut TestServer) -> (usize, usize) {
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let params = cursor.as_ref().map_or_else(|| json!({}), |c| json!({ "cursor": c }));
+        let page = server.request_timeout("resources/list", params, SLOW);
+        pages += 1;
+        for resource in page["result"]["resources"].as_array().expect("resources") {
+            let uri = resource["uri"].as_str().expect("uri").to_owned();
+            assert!(seen.insert(uri.clone()), "{uri} listed twice");
+        }
+        match page["result"]["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return (pages, seen.len()),
+        }
+    }
 }

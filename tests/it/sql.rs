@@ -4,13 +4,12 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use crate::support::{BIN, TestServer, fingerprint, sample_data, text};
+use crate::support::{TestServer, fingerprint, sample_data, start_error, text};
 
 /// Creates a database at `path` with `sql`.
 fn make_db(path: &Path, sql: &str) {
@@ -835,13 +834,6 @@ fn modern_clients_read_database_resources_and_query() {
 
 // ---------------------------------------------------------------------------------------------
 // Start-up
-
-fn start_error(args: &[String]) -> String {
-    let output = Command::new(BIN).args(args).stdin(std::process::Stdio::null()).output().unwrap();
-    assert_ne!(output.status.code(), Some(0), "{args:?} should fail");
-    assert!(output.stdout.is_empty(), "errors go to stderr, never stdout");
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[test]
 fn bad_databases_fail_at_start_with_a_clear_message_and_create_nothing() {

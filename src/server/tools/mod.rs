@@ -62,7 +62,65 @@ pub fn router(offer: &Offer) -> ToolRouter<Server> {
         }
         router += sql;
     }
+    for route in router.map.values_mut() {
+        route.attr.input_schema = Arc::new(standard_schema(&route.attr.input_schema));
+        if let Some(output) = &route.attr.output_schema {
+            route.attr.output_schema = Some(Arc::new(standard_schema(output)));
+        }
+    }
     router
+}
+
+/// The formats JSON Schema 2020-12 defines. schemars adds its own for Rust number types
+/// (`uint64`, `int32`, `double`, ...), which strict validators (ajv in the TypeScript SDK, the
+/// Inspector's `--strict`) report as unknown; the range they imply is already in `minimum`.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// A tool schema with only standard JSON Schema 2020-12 formats: every other `format` is
+/// dropped, wherever it is nested.
+fn standard_schema(schema: &rmcp::model::JsonObject) -> rmcp::model::JsonObject {
+    fn clean(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(object) => {
+                let nonstandard = object
+                    .get("format")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|f| !STANDARD_FORMATS.contains(&f));
+                if nonstandard {
+                    object.remove("format");
+                }
+                object.values_mut().for_each(clean);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(clean),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::Value::Object(schema.clone());
+    clean(&mut value);
+    match value {
+        serde_json::Value::Object(object) => object,
+        _ => unreachable!("cleaning keeps an object an object"),
+    }
 }
 
 impl Server {
@@ -148,4 +206,85 @@ pub fn truncation_note(shown: usize, what: &str, hint: &str) -> String {
     format!(
         "[truncated: showing the first {shown} {what}; the limit is --max-entries / --max-result-bytes. {hint}]"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    /// Every place a subschema sits, with the keywords that hold one, a list of them, or a map of
+    /// them.
+    const SCHEMA_KEYWORDS: &[&str] =
+        &["items", "additionalProperties", "not", "if", "then", "else", "contains"];
+    const SCHEMA_LIST_KEYWORDS: &[&str] = &["anyOf", "oneOf", "allOf", "prefixItems"];
+    const SCHEMA_MAP_KEYWORDS: &[&str] = &["properties", "$defs", "patternProperties"];
+
+    /// Collects what a strict validator would reject: formats outside 2020-12, and schemas that
+    /// are bare `true` or `{}` (no type where one is known).
+    fn problems(schema: &Value, at: &str, found: &mut Vec<String>) {
+        match schema {
+            Value::Bool(_) => found.push(format!("{at}: a bare boolean schema")),
+            Value::Object(object) => {
+                if object.is_empty() {
+                    found.push(format!("{at}: an empty schema"));
+                }
+                if let Some(format) = object.get("format").and_then(Value::as_str)
+                    && !STANDARD_FORMATS.contains(&format)
+                {
+                    found.push(format!("{at}: format {format}"));
+                }
+                for (key, value) in object {
+                    let here = format!("{at}/{key}");
+                    if SCHEMA_KEYWORDS.contains(&key.as_str()) {
+                        problems(value, &here, found);
+                    } else if SCHEMA_LIST_KEYWORDS.contains(&key.as_str()) {
+                        for (idx, item) in value.as_array().into_iter().flatten().enumerate() {
+                            problems(item, &format!("{here}/{idx}"), found);
+                        }
+                    } else if SCHEMA_MAP_KEYWORDS.contains(&key.as_str()) {
+                        for (name, item) in value.as_object().into_iter().flatten() {
+                            problems(item, &format!("{here}/{name}"), found);
+                        }
+                    }
+                }
+            }
+            other => found.push(format!("{at}: {other} is not a schema")),
+        }
+    }
+
+    #[test]
+    fn every_tool_schema_is_standard_json_schema() {
+        let offer =
+            Offer { files: true, files_writable: true, databases: true, databases_writable: true };
+        let tools = router(&offer).list_all();
+        assert!(tools.len() > 20, "{} tools", tools.len());
+        let mut found = Vec::new();
+        for tool in &tools {
+            let input = Value::Object((*tool.input_schema).clone());
+            problems(&input, &format!("{}.inputSchema", tool.name), &mut found);
+            if let Some(output) = &tool.output_schema {
+                let output = Value::Object((**output).clone());
+                problems(&output, &format!("{}.outputSchema", tool.name), &mut found);
+            }
+        }
+        assert!(found.is_empty(), "schemas a strict validator rejects:\n{}", found.join("\n"));
+    }
+
+    #[test]
+    fn the_checker_finds_what_it_looks_for() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {
+                "n": { "type": "integer", "format": "uint64" },
+                "any": true,
+                "list": { "type": "array", "items": {} },
+                "when": { "type": "string", "format": "date-time" }
+            }
+        });
+        let mut found = Vec::new();
+        problems(&schema, "t", &mut found);
+        assert_eq!(found.len(), 3, "{found:?}");
+    }
 }

@@ -68,6 +68,7 @@ pub struct ReadQueryParams {
     pub query: String,
     /// Values for the ?1, ?2, ... placeholders: null, numbers, strings, booleans, or
     /// {"$base64": true, "encoded": "..."} for BLOBs.
+    #[schemars(schema_with = "param_values_schema")]
     pub params: Option<Vec<Json>>,
     /// The database name; needed only when several databases are open.
     pub db: Option<String>,
@@ -84,6 +85,7 @@ pub struct WriteQueryParams {
     /// One SQL statement.
     pub query: String,
     /// Values for the ?1, ?2, ... placeholders (as in read_query).
+    #[schemars(schema_with = "param_values_schema")]
     pub params: Option<Vec<Json>>,
     /// The database name; needed only when several databases are open.
     pub db: Option<String>,
@@ -96,6 +98,52 @@ pub struct CreateTableParams {
     pub query: String,
     /// The database name; needed only when several databases are open.
     pub db: Option<String>,
+}
+
+/// The schema of `params`: an optional array of SQL values as JSON (what `parse_params` takes).
+fn param_values_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["array", "null"],
+        "items": {
+            "anyOf": [
+                { "type": ["null", "boolean", "number", "string"] },
+                {
+                    "type": "object",
+                    "description": "A BLOB, base64-encoded.",
+                    "properties": {
+                        "$base64": { "const": true },
+                        "encoded": { "type": "string" }
+                    },
+                    "required": ["$base64", "encoded"]
+                }
+            ]
+        }
+    })
+}
+
+/// The schema of `rows`: arrays of cells as `db::value` renders them.
+fn rows_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    { "type": ["null", "number", "string"] },
+                    {
+                        "type": "object",
+                        "description": "A BLOB: base64 ($base64, encoded), or only its size ($blob, size) when larger than --max-cell-bytes.",
+                        "properties": {
+                            "$base64": { "const": true },
+                            "encoded": { "type": "string" },
+                            "$blob": { "const": true },
+                            "size": { "type": "integer", "minimum": 0 }
+                        }
+                    }
+                ]
+            }
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -111,6 +159,7 @@ pub struct QueryOutput {
     /// Rows as arrays, in column order. NULL is null; integers beyond 2^53 are strings; BLOBs are
     /// {"$base64": true, "encoded": ...}, or {"$blob": true, "size": N} when too large; long text
     /// is cut with a "…[cut: N more bytes]" marker.
+    #[schemars(schema_with = "rows_schema")]
     pub rows: Vec<Vec<Json>>,
     /// Rows in this page.
     pub row_count: usize,

@@ -437,6 +437,17 @@ impl Drop for TestServer {
     }
 }
 
+/// Starts the binary with `args` (stdin closed), expects it to fail at start, and returns its
+/// stderr. Errors must never reach stdout, which belongs to the protocol.
+pub fn start_error<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    let output =
+        Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("run the binary");
+    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
+    assert_ne!(output.status.code(), Some(0), "{shown:?} should fail");
+    assert!(output.stdout.is_empty(), "errors go to stderr, never stdout");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// The `_meta` a 2026-07-28 client puts on every request.
 pub fn modern_meta() -> Value {
     json!({
