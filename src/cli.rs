@@ -139,6 +139,12 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub resource_page_size: Option<usize>,
 
+    /// Largest message a client may send (one line of JSON-RPC on stdin, e.g. a write_file with
+    /// its content); a longer one is refused with an error and skipped without being held
+    /// [default: 32MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_message_bytes: Option<u64>,
+
     /// Log level for stderr: off, error, warn, info, debug or trace (RUST_LOG, if set, wins)
     /// [default: info].
     #[arg(long, value_name = "LEVEL", value_parser = LOG_LEVELS)]

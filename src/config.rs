@@ -16,6 +16,7 @@ use crate::db::{self, Databases, DbSpec};
 use crate::sandbox::root::{Mode, Root};
 use crate::sandbox::{Limits, Sandbox};
 use crate::server::progress::{DEFAULT_PROGRESS_AFTER, MIN_PROGRESS_AFTER};
+use crate::server::transport::{DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES};
 use crate::watch::{MAX_DEBOUNCE, MIN_POLL_INTERVAL, Mode as WatchMode, Options as WatchOptions};
 
 /// Files per page of `resources/list` unless configured otherwise: large enough that a
@@ -44,6 +45,8 @@ pub struct Config {
     pub watch: WatchOptions,
     /// How long a call runs before it reports progress, and how often after that.
     pub progress_after: Duration,
+    /// The longest line (one message) a client may send.
+    pub max_message_bytes: usize,
 }
 
 /// The TOML file's settings: the long flags' names with underscores. Unknown keys are errors, so a
@@ -68,6 +71,7 @@ struct FileConfig {
     max_result_bytes: Option<Size>,
     max_line_bytes: Option<Size>,
     resource_page_size: Option<usize>,
+    max_message_bytes: Option<Size>,
     query_timeout: Option<Seconds>,
     max_rows: Option<usize>,
     max_cell_bytes: Option<Size>,
@@ -231,6 +235,18 @@ impl Config {
             );
         }
 
+        let max_message_bytes = usize::try_from(size(
+            args.max_message_bytes,
+            &file.max_message_bytes,
+            DEFAULT_MAX_MESSAGE_BYTES as u64,
+            "max_message_bytes",
+        )?)?;
+        if max_message_bytes < MIN_MAX_MESSAGE_BYTES {
+            bail!(
+                "--max-message-bytes (or max_message_bytes in the config file) is {max_message_bytes}; it must be at least {MIN_MAX_MESSAGE_BYTES} (an initialize request must fit)"
+            );
+        }
+
         let db_defaults = DbLimits::default();
         let query_timeout = duration_setting(
             args.query_timeout,
@@ -294,15 +310,21 @@ impl Config {
             )
         })?;
 
+        let mut sandbox = Sandbox::new(roots, limits, home);
+        for spec in &specs {
+            protect_database(&mut sandbox, spec);
+        }
+
         Ok(Config {
             databases,
             db_limits,
-            sandbox: Sandbox::new(roots, limits, home),
+            sandbox,
             resource_page_size,
             ignore_client_roots: args.ignore_client_roots
                 || file.ignore_client_roots.unwrap_or(false),
             watch,
             progress_after,
+            max_message_bytes,
         })
     }
 }
@@ -425,6 +447,27 @@ fn db_spec(text: &str, writable: bool, cwd: &Path, home: Option<&Path>) -> anyho
         }
     };
     Ok(DbSpec { name, path: canonical, writable })
+}
+
+/// Keeps the file tools away from a served database and its journal files (which may not exist
+/// yet): SQLite alone changes them, and only through the SQL tools of a `--db-rw` database.
+fn protect_database(sandbox: &mut Sandbox, spec: &DbSpec) {
+    let name = &spec.name;
+    let hint = if spec.writable {
+        "the file tools never change a served database; change its data with write_query or create_table"
+    } else {
+        "the file tools never change a served database, and this one is read-only (--db); to change its data, serve it with --db-rw and use write_query"
+    };
+    for (suffix, what) in [
+        ("", format!("the database \"{name}\"")),
+        ("-wal", format!("the write-ahead log of the database \"{name}\"")),
+        ("-shm", format!("the shared-memory file of the database \"{name}\"")),
+        ("-journal", format!("the rollback journal of the database \"{name}\"")),
+    ] {
+        let mut path = spec.path.as_os_str().to_owned();
+        path.push(suffix);
+        sandbox.protect(Path::new(&path), what, hint);
+    }
 }
 
 /// Splits `[NAME=]PATH`. A path may itself contain `=`, so the text is a bare path when the part

@@ -45,6 +45,11 @@ pub enum Error {
     )]
     ReadOnly { root: String },
 
+    /// A change to a file the server protects from the file tools (a configured database and its
+    /// journal files), or to a directory holding one or holding a read-only root.
+    #[error("\"{path}\" {what}; {hint}")]
+    Protected { path: String, what: String, hint: &'static str },
+
     /// A whole-file read over a size limit.
     #[error("\"{path}\" is {size} bytes, over the {limit}-byte limit ({flag}); {hint}")]
     TooLarge { path: String, size: u64, limit: u64, flag: &'static str, hint: &'static str },

@@ -87,11 +87,24 @@ pub struct AllowedDir {
     pub root: String,
 }
 
+/// A file the file tools must never change, though it lies inside a writable root: a configured
+/// database or one of its journal files.
+#[derive(Debug, Clone)]
+pub struct ProtectedFile {
+    loc: Loc,
+    /// What it is, for messages: `the database "shop"`, `the write-ahead log of the database
+    /// "shop"`.
+    what: String,
+    /// What to do instead.
+    hint: &'static str,
+}
+
 /// The configured roots, the limits, and the client's narrowing (if any).
 pub struct Sandbox {
     roots: Vec<Root>,
     limits: Limits,
     home: Option<Vec<String>>,
+    protected: Vec<ProtectedFile>,
     /// `None`: every root whole. `Some`: only these subtrees (client roots, intersected).
     scopes: RwLock<Option<Arc<Vec<Loc>>>>,
 }
@@ -101,7 +114,74 @@ impl Sandbox {
     /// directory, used to expand `~` in client paths.
     pub fn new(roots: Vec<Root>, limits: Limits, home: Option<PathBuf>) -> Self {
         let home = home.as_deref().and_then(host_components);
-        Sandbox { roots, limits, home, scopes: RwLock::new(None) }
+        Sandbox { roots, limits, home, protected: Vec::new(), scopes: RwLock::new(None) }
+    }
+
+    /// Protects a host file from the file tools: no write, edit, move, rename, copy onto or
+    /// delete reaches it, nor a move or delete of a directory holding it. `what` names it in
+    /// errors, `hint` says what to do instead. A path outside every root needs no protection
+    /// (nothing reaches it) and is ignored.
+    pub fn protect(&mut self, host_path: &std::path::Path, what: String, hint: &'static str) {
+        if let Some(loc) = self.locate_host_path(host_path) {
+            self.protected.push(ProtectedFile { loc, what, hint });
+        }
+    }
+
+    /// Fails unless a file tool may replace, create or remove exactly `loc`: its root is
+    /// writable, it is no protected file, and it is not below one (creating it would turn a
+    /// protected name, such as a database's `-wal` that does not exist yet, into a directory).
+    pub fn check_mutable(&self, loc: &Loc) -> Result<()> {
+        self.check_writable(loc)?;
+        let hit = |p: &&ProtectedFile| p.loc.root == loc.root && loc.rel.starts_with(&p.loc.rel);
+        if let Some(file) = self.protected.iter().find(hit) {
+            let what = if file.loc == *loc {
+                format!("is {}", file.what)
+            } else {
+                format!("is below \"{}\", {}", self.display(&file.loc), file.what)
+            };
+            return Err(Error::Protected { path: self.display(loc), what, hint: file.hint });
+        }
+        Ok(())
+    }
+
+    /// `check_mutable` for `loc` and everything below it (a directory to move or delete): no
+    /// protected file and no read-only root may lie inside.
+    pub fn check_subtree_mutable(&self, loc: &Loc) -> Result<()> {
+        self.check_mutable(loc)?;
+        let inside = |other: &Loc| other.root == loc.root && other.rel.starts_with(&loc.rel);
+        if let Some(file) = self.protected.iter().find(|p| inside(&p.loc)) {
+            return Err(Error::Protected {
+                path: self.display(loc),
+                what: format!("holds {} (\"{}\")", file.what, self.display(&file.loc)),
+                hint: file.hint,
+            });
+        }
+        // Both spellings of this location, against both spellings of each read-only root.
+        let here = &self.roots[loc.root];
+        let spellings: Vec<Vec<String>> = [here.display(), here.canonical()]
+            .iter()
+            .filter_map(|path| host_components(path))
+            .map(|mut host| {
+                host.extend(loc.rel.components().map(str::to_owned));
+                host
+            })
+            .collect();
+        for (idx, root) in self.roots.iter().enumerate() {
+            if idx == loc.root || root.mode() != Mode::ReadOnly {
+                continue;
+            }
+            let holds = spellings.iter().any(|host| {
+                Root::lies_below(root.display(), host) || Root::lies_below(root.canonical(), host)
+            });
+            if holds {
+                return Err(Error::Protected {
+                    path: self.display(loc),
+                    what: format!("holds the read-only root \"{}\"", root.display().display()),
+                    hint: "a read-only root cannot be moved or deleted, nor anything holding it",
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The configured roots, in command-line order.

@@ -108,6 +108,12 @@ impl Root {
         strip_components(host, &self.display).or_else(|| strip_components(host, &self.canonical))
     }
 
+    /// Whether the host path `path` lies strictly below `host` (absolute, as components).
+    pub fn lies_below(path: &Path, host: &[String]) -> bool {
+        host_components(path)
+            .is_some_and(|path| path.len() > host.len() && path[..host.len()] == host[..])
+    }
+
     /// Resolves `rel`, following symlinks (all of them, or all but the last when `follow_last` is
     /// false) as long as they stay inside this root; an absolute target that spells a path inside
     /// this root is followed too.

@@ -88,7 +88,7 @@ impl Sandbox {
     /// Errors: locate/resolve errors, `ReadOnly`, `IsADirectory`, `SpecialFile`, `Io`.
     pub fn write_file(&self, input: &str, content: &[u8]) -> Result<WriteOut> {
         let (loc, resolved) = self.locate_resolved(input, true)?;
-        self.check_writable(&loc)?;
+        self.check_mutable(&loc)?;
         let path = self.display(&loc);
         let previous = match &resolved.meta {
             Some(meta) => Some(require_file(meta, &path)?),
@@ -109,7 +109,7 @@ impl Sandbox {
     pub fn edit_file(&self, input: &str, edits: &[EditOp], dry_run: bool) -> Result<EditOut> {
         let (loc, mut file, meta) = self.open_for_read(input)?;
         if !dry_run {
-            self.check_writable(&loc)?;
+            self.check_mutable(&loc)?;
         }
         let path = self.display(&loc);
         let limit = self.limits.max_edit_bytes;
@@ -160,7 +160,7 @@ impl Sandbox {
     /// Errors: locate/resolve errors, `ReadOnly`, `AlreadyExists` when a file is in the way.
     pub fn create_directory(&self, input: &str) -> Result<ChangeOut> {
         let (loc, resolved) = self.locate_resolved(input, true)?;
-        self.check_writable(&loc)?;
+        self.check_mutable(&loc)?;
         let path = self.display(&loc);
         let changed = match &resolved.meta {
             Some(meta) if meta.is_dir() => false,
@@ -187,9 +187,9 @@ impl Sandbox {
     /// Errors: locate/resolve errors for both paths, `ReadOnly`, `NotFound`, `AlreadyExists`.
     pub fn move_entry(&self, source: &str, destination: &str) -> Result<ChangeOut> {
         let (from, from_meta) = self.existing_source(source)?;
-        self.check_writable(&from)?;
+        self.check_subtree_mutable(&from)?;
         let (to, to_resolved) = self.new_destination(destination)?;
-        self.check_writable(&to)?;
+        self.check_mutable(&to)?;
         let from_path = self.display(&from);
         let to_path = self.display(&to);
         let kind = Kind::of(from_meta.file_type());
@@ -264,7 +264,7 @@ impl Sandbox {
             }
             Err(e) => return Err(e),
         };
-        self.check_writable(&to)?;
+        self.check_mutable(&to)?;
         let to_path = self.display(&to);
         if kind == Kind::File {
             let (from_parent, from_name) = self.open_parent_existing(&from)?;
@@ -306,7 +306,7 @@ impl Sandbox {
     /// Errors: locate/resolve errors, `ReadOnly`, `NotFound`, `DirectoryNotEmpty`.
     pub fn delete(&self, input: &str, recursive: bool) -> Result<ChangeOut> {
         let (loc, meta) = self.existing_source(input)?;
-        self.check_writable(&loc)?;
+        self.check_subtree_mutable(&loc)?;
         let path = self.display(&loc);
         if loc.rel.is_root() {
             return Err(Error::InvalidArgument(format!(

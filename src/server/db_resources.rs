@@ -152,6 +152,7 @@ impl Server {
                 }
             }
             (FILE_TEMPLATE, "path") => {
+                self.roots_ready().await;
                 let sandbox = self.sandbox();
                 let prefix = prefix.to_owned();
                 tokio::task::spawn_blocking(move || path_candidates(&sandbox, &prefix))

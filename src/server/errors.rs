@@ -39,6 +39,7 @@ pub fn resource_error(uri: &str, err: &sandbox::Error) -> ErrorData {
         | E::NotADirectory { .. }
         | E::SymlinkLoop { .. } => ErrorData::invalid_params(err.to_string(), data),
         E::ReadOnly { .. }
+        | E::Protected { .. }
         | E::AlreadyExists { .. }
         | E::DirectoryNotEmpty { .. }
         | E::Edit { .. }
@@ -75,6 +76,11 @@ mod tests {
             E::NotADirectory { path: path() },
             E::SpecialFile { path: path(), kind: "FIFO" },
             E::ReadOnly { root: "/r".into() },
+            E::Protected {
+                path: path(),
+                what: "is the database \"shop\"".into(),
+                hint: "change it with write_query",
+            },
             E::TooLarge {
                 path: path(),
                 size: 10,
@@ -118,6 +124,7 @@ mod tests {
                 | sandbox::Error::Outside { .. }
                 | sandbox::Error::IsADirectory { .. } => ErrorCode::RESOURCE_NOT_FOUND,
                 sandbox::Error::ReadOnly { .. }
+                | sandbox::Error::Protected { .. }
                 | sandbox::Error::AlreadyExists { .. }
                 | sandbox::Error::DirectoryNotEmpty { .. }
                 | sandbox::Error::Edit { .. }

@@ -6,18 +6,20 @@ pub mod db_resources;
 pub mod errors;
 pub mod progress;
 pub mod resources;
+pub mod roots;
 pub mod subscriptions;
 pub mod tools;
+pub mod transport;
 pub mod uri;
 
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
-    CompleteRequestParams, CompleteResult, Implementation, ListResourceTemplatesResult,
-    ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
-    UnsubscribeRequestParams,
+    CompleteRequestParams, CompleteResult, Implementation, InitializeRequestParams,
+    InitializeResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{
     NotificationContext, RequestContext, ServerInitializeError, SubscriptionContext,
@@ -60,6 +62,8 @@ struct Shared {
     instructions: String,
     subscriptions: subscriptions::Subscriptions,
     progress_after: std::time::Duration,
+    /// Holds file requests while a client's roots are awaited.
+    roots_gate: Arc<roots::RootsGate>,
 }
 
 impl Server {
@@ -86,6 +90,7 @@ impl Server {
             ignore_client_roots: config.ignore_client_roots,
             subscriptions: subscriptions::Subscriptions::new(config.watch),
             progress_after: config.progress_after,
+            roots_gate: Arc::new(roots::RootsGate::new()),
         };
         Server { shared: Arc::new(shared), tool_router: tools::router(&offer), offer }
     }
@@ -108,53 +113,24 @@ impl Server {
     pub(crate) fn resource_page_size(&self) -> usize {
         self.shared.resource_page_size
     }
-
-    /// Asks a legacy client for its roots and narrows the sandbox to them (never widening it).
-    async fn apply_client_roots(&self, peer: &rmcp::Peer<RoleServer>) {
-        if self.shared.ignore_client_roots {
-            return;
-        }
-        let offers_roots = peer.peer_info().is_some_and(|info| info.capabilities.roots.is_some());
-        if !offers_roots {
-            return;
-        }
-        let roots = match client_root_uris(peer).await {
-            Ok(roots) => roots,
-            Err(err) => {
-                tracing::warn!(error = %err, "the client offers roots but roots/list failed; keeping the configured directories");
-                return;
-            }
-        };
-        let unmatched = self.shared.sandbox.set_client_roots(Some(&roots));
-        self.recheck_subscriptions();
-        for uri in &unmatched {
-            tracing::warn!(root = %uri, "client root is outside every configured directory; it grants nothing (start the server with --root for it)");
-        }
-        let allowed: Vec<String> =
-            self.shared.sandbox.allowed().into_iter().map(|d| d.path).collect();
-        if allowed.is_empty() {
-            tracing::warn!(
-                "the client's roots do not overlap the configured directories: no file is accessible (pass --ignore-client-roots to use the configured ones)"
-            );
-        } else {
-            tracing::info!(?allowed, "narrowed to the client's roots");
-        }
-    }
-}
-
-/// The URIs of the client's roots (`roots/list`).
-// The roots feature is deprecated in protocol 2026-07-28, but the legacy hosts that offer it still
-// rely on it to scope servers to a workspace, so we honour it where it exists.
-#[allow(deprecated)]
-async fn client_root_uris(
-    peer: &rmcp::Peer<RoleServer>,
-) -> Result<Vec<String>, rmcp::service::ServiceError> {
-    let result = peer.list_roots().await?;
-    Ok(result.roots.into_iter().map(|root| root.uri).collect())
 }
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Server {
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        // A client that declares roots will narrow the sandbox once it answers roots/list; file
+        // requests wait for that from now on (see `roots`).
+        if self.expects_client_roots(request.capabilities.roots.is_some()) {
+            self.shared.roots_gate.expect_roots();
+        }
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
     fn get_info(&self) -> ServerConfig {
         // Subscriptions and list_changed are declared only when the watcher is on.
         let capabilities = if self.shared.subscriptions.enabled() {
@@ -255,6 +231,7 @@ impl ServerHandler for Server {
     }
 
     async fn on_roots_list_changed(&self, ctx: NotificationContext<RoleServer>) {
+        // Until the new roots are applied, file requests wait: they may be narrower.
         self.apply_client_roots(&ctx.peer).await;
     }
 }
@@ -278,8 +255,14 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
         })
         .collect();
     tracing::info!(?roots, ?databases, "serving on stdio");
+    let max_message_bytes = config.max_message_bytes;
     let server = Server::new(config);
-    let running = match server.clone().serve(rmcp::transport::stdio()).await {
+    let gate = Arc::clone(&server.shared.roots_gate);
+    let signals = transport::Signals::new(Arc::new(move || gate.roots_changed()));
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    let transport =
+        transport::LineTransport::new(stdin, stdout, max_message_bytes, signals.clone());
+    let running = match server.clone().serve(transport).await {
         Ok(running) => running,
         Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
         Err(err) => return Err(err.into()),
@@ -291,7 +274,30 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
     if peer.peer_info().is_some() {
         tokio::spawn(subscriptions::forward_legacy(server.clone(), peer));
     }
-    let reason = running.waiting().await?;
-    tracing::info!(?reason, "client disconnected");
+    // When stdin closes, the client is gone: calls about to finish get `EXIT_GRACE` to answer,
+    // then the server exits without waiting for the rest (a long query, a grep, an open
+    // subscriptions/listen). rmcp would wait up to 5 s for them. Returning drops the service,
+    // which cancels every call; `main` then leaves blocking work behind.
+    let mut waiting = std::pin::pin!(running.waiting());
+    let reason = tokio::select! {
+        reason = &mut waiting => Some(reason?),
+        () = signals.stdin_closed.cancelled() => {
+            match tokio::time::timeout(EXIT_GRACE, &mut waiting).await {
+                Ok(reason) => Some(reason?),
+                Err(_) => None,
+            }
+        }
+    };
+    // Answers already made go out before the process ends (`printf ... | mcp-files-sqlite`).
+    signals.flushed(EXIT_GRACE).await;
+    match reason {
+        Some(reason) => tracing::info!(?reason, "client disconnected"),
+        None => tracing::info!("client disconnected; stopped the calls still running"),
+    }
     Ok(())
 }
+
+/// How long calls still running when stdin closes may take to answer before the server exits,
+/// and then how long writing the answers may take: together well inside the 100 ms in which the
+/// server exits after stdin's end.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_millis(30);

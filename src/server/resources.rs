@@ -84,6 +84,7 @@ impl Server {
         after: Option<Loc>,
         limit: usize,
     ) -> Result<(Vec<Resource>, Option<String>), ErrorData> {
+        self.roots_ready().await;
         let sandbox = self.sandbox();
         tokio::task::spawn_blocking(move || {
             let (items, more) = sandbox.list_files_page(after.as_ref(), limit)?;
@@ -108,6 +109,7 @@ impl Server {
         &self,
         uri: String,
     ) -> Result<ReadResourceResult, ErrorData> {
+        self.roots_ready().await;
         let sandbox = self.sandbox();
         let contents = tokio::task::spawn_blocking(move || {
             read_file(&sandbox, &uri).map_err(|e| resource_error(&uri, &e))

@@ -274,6 +274,9 @@ impl Server {
         if !subs.enabled() {
             return Err(watch_off());
         }
+        if !uri.starts_with("sqlite:") {
+            self.roots_ready().await;
+        }
         let server = self.clone();
         tokio::task::spawn_blocking(move || {
             let covered = server.covered_by(&uri)?;

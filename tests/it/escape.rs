@@ -379,17 +379,11 @@ fn client_roots_narrow_the_sandbox_and_never_widen_it() {
             ]
         })
         .start();
-    // The server asks for roots after `initialized`; wait until the narrowing is in force.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let allowed = server.call_ok("list_allowed_directories", json!({}));
-        let dirs = allowed["structuredContent"]["directories"].as_array().unwrap().clone();
-        if dirs.len() == 1 && dirs[0]["path"] == json!(server.path("src")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "client roots were not applied: {allowed}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The server asks for roots after `initialized`, and file requests wait for the answer: the
+    // very first one already sees the narrowing.
+    let allowed = server.call_ok("list_allowed_directories", json!({}));
+    let dirs = allowed["structuredContent"]["directories"].as_array().unwrap().clone();
+    assert!(dirs.len() == 1 && dirs[0]["path"] == json!(server.path("src")), "{allowed}");
     server.call_ok("read_text_file", json!({"path": server.path("src/bookshop/pricing.py")}));
     let before = fingerprint(server.base.path());
     assert_refused(&mut server, "read_text_file", json!({"path": "README.md"}));
@@ -418,4 +412,81 @@ fn ignore_client_roots_keeps_the_configured_directories() {
         !server.notifications.iter().any(|n| n["method"] == "roots/list"),
         "roots/list should not be requested"
     );
+}
+
+/// Issue 10, item 3: a file request sent after `initialized` but before the client answered
+/// `roots/list` was served against the whole configured directory; the same request sent later
+/// was refused. File requests now wait for the answer.
+#[test]
+fn file_requests_wait_for_the_clients_roots_and_are_never_served_wider() {
+    let mut server = TestServer::builder().hold_roots().start();
+    let ask = server.expect_server_request("roots/list", Duration::from_secs(20));
+    // Sent before the answer: must not be read against the configured root.
+    let early = server.send_request(
+        "tools/call",
+        json!({ "name": "read_text_file", "arguments": { "path": "README.md" } }),
+    );
+    let listing = server.send_request("resources/list", json!({}));
+    let src = format!("file://{}", server.path("src"));
+    server.respond(&ask, json!({ "roots": [{ "uri": src }] }));
+    let early = server.wait_response(early, Duration::from_secs(20));
+    assert_eq!(
+        early["result"]["isError"],
+        json!(true),
+        "served wider than the client's roots: {early}"
+    );
+    assert!(text(&early["result"]).contains("outside the allowed directories"), "{early}");
+    let listing = server.wait_response(listing, Duration::from_secs(20));
+    let uris = listing["result"]["resources"].as_array().unwrap();
+    assert!(uris.iter().all(|r| r["uri"].as_str().unwrap().contains("/src/")), "{listing}");
+    server.call_ok("read_text_file", json!({ "path": server.path("src/bookshop/pricing.py") }));
+}
+
+/// The roots gate holds file requests only: SQL is answered while roots/list is unanswered.
+#[test]
+fn sql_requests_never_wait_for_the_clients_roots() {
+    let mut server = TestServer::builder()
+        .hold_roots()
+        .setup_args(|_, root| {
+            vec!["--db".to_owned(), format!("shop={}", root.join("data/bookshop.db").display())]
+        })
+        .start();
+    server.expect_server_request("roots/list", Duration::from_secs(20));
+    let file = server.send_request(
+        "tools/call",
+        json!({ "name": "read_text_file", "arguments": { "path": "README.md" } }),
+    );
+    let rows = server.call_ok("read_query", json!({ "query": "SELECT count(*) FROM books" }));
+    assert!(rows["structuredContent"]["rows"][0][0].as_i64().unwrap() > 0, "{rows}");
+    assert!(!server.has_response(file), "the file request waits for the roots");
+}
+
+/// After `ROOTS_WAIT` (5 s) without an answer, file requests are served against the configured
+/// directories, with a warning.
+#[test]
+fn an_unanswered_roots_list_stops_holding_file_requests_after_five_seconds() {
+    let mut server = TestServer::builder().hold_roots().start();
+    server.expect_server_request("roots/list", Duration::from_secs(20));
+    let read = server.call_ok("read_text_file", json!({ "path": "README.md" }));
+    assert!(text(&read).starts_with("# Corner Bookshop"), "{read}");
+    assert!(server.stderr().contains("did not answer roots/list"), "{}", server.stderr());
+}
+
+/// Issue 10, item 2: a client that declares roots and lists none (the MCP Inspector, the Python
+/// SDK), or lists nothing usable, locked every file out. The configured directories stay.
+#[test]
+fn empty_or_unusable_client_roots_keep_the_configured_directories() {
+    for roots in [vec![], vec!["https://example.com/repo".to_owned(), "file:relative".to_owned()]] {
+        let shown = format!("{roots:?}");
+        let mut server = TestServer::builder().client_roots(move |_, _| roots).start();
+        let read = server.call_ok("read_text_file", json!({ "path": "README.md" }));
+        assert!(text(&read).starts_with("# Corner Bookshop"), "{shown}: {read}");
+        let allowed = server.call_ok("list_allowed_directories", json!({}));
+        assert_eq!(
+            allowed["structuredContent"]["directories"][0]["path"],
+            json!(server.path("")),
+            "{shown}"
+        );
+        server.wait_stderr("serving the configured directories", Duration::from_secs(20));
+    }
 }

@@ -70,3 +70,96 @@ fn the_servers_temporary_files_are_hidden_everywhere() {
         }
     }
 }
+
+/// Issue 10, item 11: a `--db` database inside a writable root could be overwritten, moved or
+/// deleted with the file tools (one call replaced the 556 KB bookshop.db with 4 bytes). The file
+/// tools now refuse every change to a served database and its journal files, read-only or not.
+#[test]
+fn the_file_tools_never_change_a_served_database_or_its_journals() {
+    let mut server = TestServer::builder()
+        .setup_args(|_, root| {
+            std::fs::copy(root.join("data/bookshop.db"), root.join("data/scratch.db")).unwrap();
+            vec![
+                "--db".to_owned(),
+                format!("shop={}", root.join("data/bookshop.db").display()),
+                "--db-rw".to_owned(),
+                format!("scratch={}", root.join("data/scratch.db").display()),
+            ]
+        })
+        .start();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("data/bookshop.db", server.path("shop-link.db")).unwrap();
+    std::fs::write(server.path("notes.txt"), "notes\n").unwrap();
+    let before = crate::support::fingerprint(&server.root);
+    let db = server.path("data/bookshop.db");
+    let wal = server.path("data/bookshop.db-wal");
+    let rw = server.path("data/scratch.db");
+    let refused = [
+        ("write_file", json!({ "path": db, "content": "oops" })),
+        ("write_file", json!({ "path": wal, "content": "oops" })),
+        ("write_file", json!({ "path": server.path("data/scratch.db-journal"), "content": "x" })),
+        ("write_file", json!({ "path": server.path("data/bookshop.db-shm/x"), "content": "x" })),
+        ("write_file", json!({ "path": rw, "content": "oops" })),
+        ("edit_file", json!({ "path": db, "edits": [{ "oldText": "SQLite", "newText": "x" }] })),
+        ("move_file", json!({ "source": db, "destination": server.path("moved.db") })),
+        ("move_file", json!({ "source": rw, "destination": server.path("moved.db") })),
+        ("move_file", json!({ "source": server.path("notes.txt"), "destination": wal })),
+        ("move_file", json!({ "source": server.path("data"), "destination": server.path("d2") })),
+        (
+            "copy_file",
+            json!({ "source": server.path("notes.txt"), "destination": db, "overwrite": true }),
+        ),
+        ("copy_file", json!({ "source": server.path("notes.txt"), "destination": wal })),
+        ("delete_file", json!({ "path": db })),
+        ("delete_file", json!({ "path": rw })),
+        ("delete_file", json!({ "path": server.path("data"), "recursive": true })),
+        ("create_directory", json!({ "path": wal })),
+    ];
+    for (tool, args) in refused {
+        let err = server.call_err(tool, args.clone());
+        assert!(
+            err.contains("database \"shop\"") || err.contains("database \"scratch\""),
+            "{tool} {args}: the error names the database: {err}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        let err = server.call_err(
+            "write_file",
+            json!({ "path": server.path("shop-link.db"), "content": "through the link" }),
+        );
+        assert!(err.contains("database \"shop\""), "{err}");
+    }
+    assert_eq!(before, crate::support::fingerprint(&server.root), "nothing changed");
+    // The writable database still changes through SQL, and other files through the file tools.
+    server.call_ok("write_query", json!({ "db": "scratch", "query": "DELETE FROM order_items" }));
+    server.call_ok("write_file", json!({ "path": server.path("data/other.txt"), "content": "ok" }));
+    server.call_ok("read_query", json!({ "db": "shop", "query": "SELECT count(*) FROM books" }));
+}
+
+/// Issue 12, item 1 (its race-free half): a read-only root nested in a writable one could be
+/// changed by moving or deleting a directory that holds it.
+#[test]
+fn a_directory_holding_a_read_only_root_cannot_be_moved_or_deleted() {
+    let mut server = TestServer::builder()
+        .empty()
+        .setup_args(|_, root| {
+            std::fs::create_dir_all(root.join("p/ro")).unwrap();
+            std::fs::write(root.join("p/ro/precious.txt"), "keep me\n").unwrap();
+            std::fs::write(root.join("p/other.txt"), "other\n").unwrap();
+            vec!["--ro-root".to_owned(), root.join("p/ro").display().to_string()]
+        })
+        .start();
+    let before = crate::support::fingerprint(&server.root);
+    for (tool, args) in [
+        ("move_file", json!({ "source": server.path("p"), "destination": server.path("q") })),
+        ("delete_file", json!({ "path": server.path("p"), "recursive": true })),
+        ("delete_file", json!({ "path": server.path("p/ro"), "recursive": true })),
+        ("move_file", json!({ "source": server.path("p/ro"), "destination": server.path("r") })),
+    ] {
+        let err = server.call_err(tool, args.clone());
+        assert!(err.contains("read-only"), "{tool} {args}: {err}");
+    }
+    assert_eq!(before, crate::support::fingerprint(&server.root), "nothing changed");
+    server.call_ok("delete_file", json!({ "path": server.path("p/other.txt") }));
+}

@@ -138,6 +138,7 @@ impl Server {
         W: FnOnce(&Sandbox) -> crate::sandbox::Result<T> + Send + 'static,
         R: FnOnce(T) -> CallToolResult,
     {
+        self.roots_ready().await;
         let sandbox = self.sandbox();
         let outcome = tokio::task::spawn_blocking(move || work(&sandbox))
             .await
@@ -164,6 +165,7 @@ impl Server {
         W: FnOnce(&Sandbox) -> crate::sandbox::Result<T> + Send + 'static,
         R: FnOnce(T) -> CallToolResult,
     {
+        self.roots_ready().await;
         let sandbox = self.sandbox();
         let progress = Arc::new(Progress::default());
         let scoped = Arc::clone(&progress);

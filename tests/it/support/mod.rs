@@ -40,6 +40,9 @@ pub struct Builder {
     era: Era,
     nofile: Option<u32>,
     client_roots: Option<PathsFn>,
+    hold_roots: bool,
+    handshake: bool,
+    log_env: bool,
     extra_args: Option<PathsFn>,
 }
 
@@ -60,6 +63,8 @@ pub struct TestServer {
     pub notifications: Vec<Value>,
     era: Era,
     client_roots: Option<Vec<String>>,
+    /// Leave `roots/list` requests unanswered (kept with the notifications) for the test to answer.
+    hold_roots: bool,
     /// The temporary directory: `root` is `base/root`.
     pub base: TempDir,
     /// The served root (canonical path).
@@ -111,6 +116,26 @@ impl Builder {
         self
     }
 
+    /// Declare the roots capability but leave the server's `roots/list` requests unanswered: the
+    /// test finds them with `expect_server_request` and answers with `respond`.
+    pub fn hold_roots(mut self) -> Self {
+        self.client_roots = Some(Box::new(|_, _| Vec::new()));
+        self.hold_roots = true;
+        self
+    }
+
+    /// Start the process without sending `initialize` (legacy era).
+    pub fn no_handshake(mut self) -> Self {
+        self.handshake = false;
+        self
+    }
+
+    /// Do not set `RUST_LOG`: the server logs at its default level, as for a user.
+    pub fn default_logging(mut self) -> Self {
+        self.log_env = false;
+        self
+    }
+
     /// Prepares the directory (calling `setup` with base and root before the server starts), starts
     /// the server, and (legacy) completes the handshake.
     pub fn start_with(self, setup: impl FnOnce(&Path, &Path)) -> TestServer {
@@ -131,8 +156,9 @@ impl Builder {
             args.extend(extra(base.path(), &root));
         }
         let client_roots = self.client_roots.map(|f| f(base.path(), &root));
-        let mut server = spawn(args, self.nofile, self.era, client_roots, base, root);
-        if server.era == Era::Legacy {
+        let mut server = spawn(args, self.nofile, self.era, client_roots, self.log_env, base, root);
+        server.hold_roots = self.hold_roots;
+        if server.era == Era::Legacy && self.handshake {
             let mut capabilities = json!({});
             if server.client_roots.is_some() {
                 capabilities = json!({ "roots": { "listChanged": true } });
@@ -168,6 +194,9 @@ impl TestServer {
             era: Era::Legacy,
             nofile: None,
             client_roots: None,
+            hold_roots: false,
+            handshake: true,
+            log_env: true,
             extra_args: None,
         }
     }
@@ -312,6 +341,59 @@ impl TestServer {
         }
     }
 
+    /// Waits for a request from the server (such as `roots/list`) that was left unanswered.
+    pub fn expect_server_request(&mut self, method: &str, timeout: Duration) -> Value {
+        let is_it = |m: &Value| m["method"] == method && m.get("id").is_some();
+        if let Some(idx) = self.notifications.iter().position(is_it) {
+            return self.notifications.remove(idx);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let message = self.next_message(deadline, &format!("a {method} request"));
+            if is_it(&message) {
+                return message;
+            }
+            self.keep(message);
+        }
+    }
+
+    /// Answers a request from the server.
+    pub fn respond(&mut self, request: &Value, result: Value) {
+        let reply = json!({ "jsonrpc": "2.0", "id": request["id"], "result": result });
+        self.send_raw(&reply.to_string());
+    }
+
+    /// Waits for any message for which `matches` holds (including ones already received).
+    pub fn expect_message(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        if let Some(idx) = self.notifications.iter().position(&matches) {
+            return self.notifications.remove(idx);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let message = self.next_message(deadline, what);
+            if matches(&message) {
+                return message;
+            }
+            self.keep(message);
+        }
+    }
+
+    /// Writes raw bytes (a line that need not be UTF-8) and a newline to the server's stdin.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.last_request = String::from_utf8_lossy(&bytes[..bytes.len().min(2000)]).into_owned();
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin
+            .write_all(bytes)
+            .and_then(|()| stdin.write_all(b"\n"))
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| self.fail(&format!("writing to the server: {e}")));
+    }
+
     /// Removes and returns the notifications with this method received so far.
     pub fn take_notifications(&mut self, method: &str) -> Vec<Value> {
         let (taken, kept) = std::mem::take(&mut self.notifications)
@@ -410,6 +492,10 @@ impl TestServer {
             (message.get("id"), message.get("method").and_then(Value::as_str))
         {
             let result = match (method, &self.client_roots) {
+                ("roots/list", _) if self.hold_roots => {
+                    self.notifications.push(message);
+                    return;
+                }
                 ("roots/list", Some(roots)) => {
                     json!({ "roots": roots.iter().map(|uri| json!({ "uri": uri })).collect::<Vec<_>>() })
                 }
@@ -525,6 +611,7 @@ fn spawn(
     nofile: Option<u32>,
     era: Era,
     client_roots: Option<Vec<String>>,
+    log_env: bool,
     base: TempDir,
     root: PathBuf,
 ) -> TestServer {
@@ -544,7 +631,12 @@ fn spawn(
         }
     };
     // The server must not depend on its working directory: run it somewhere unrelated.
-    command.current_dir(base.path()).env("RUST_LOG", "warn,mcp_files_sqlite=debug");
+    command.current_dir(base.path());
+    if log_env {
+        command.env("RUST_LOG", "warn,mcp_files_sqlite=debug");
+    } else {
+        command.env_remove("RUST_LOG");
+    }
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -585,6 +677,7 @@ fn spawn(
         initialize_result: Value::Null,
         era,
         client_roots,
+        hold_roots: false,
         base,
         root,
     }
