@@ -17,7 +17,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(120);
 /// A running server and its pipes.
 pub struct Client {
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     lines: Receiver<(Instant, Value)>,
     stderr: Arc<Mutex<String>>,
     next_id: u64,
@@ -61,7 +61,15 @@ impl Client {
                 all.push('\n');
             }
         });
-        Client { child, stdin, lines, stderr, next_id: 0, backlog: Vec::new(), spawned }
+        Client {
+            child,
+            stdin: Some(stdin),
+            lines,
+            stderr,
+            next_id: 0,
+            backlog: Vec::new(),
+            spawned,
+        }
     }
 
     /// The server's process id.
@@ -74,18 +82,34 @@ impl Client {
         self.next_id += 1;
         let message =
             json!({ "jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params });
-        writeln!(self.stdin, "{message}")
-            .and_then(|()| self.stdin.flush())
-            .expect("write to server");
+        self.write_line(&message.to_string());
         self.next_id
+    }
+
+    /// Writes one line to the server's stdin.
+    pub fn write_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        writeln!(stdin, "{line}").and_then(|()| stdin.flush()).expect("write to server");
+    }
+
+    /// Closes the server's stdin and waits for it to exit; returns how long that took.
+    pub fn close_and_time_exit(&mut self) -> Duration {
+        drop(self.stdin.take());
+        let closed = Instant::now();
+        let deadline = closed + TIMEOUT;
+        loop {
+            if self.child.try_wait().expect("try_wait").is_some() {
+                return closed.elapsed();
+            }
+            assert!(Instant::now() < deadline, "the server did not exit after stdin closed");
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 
     /// Sends a notification.
     pub fn notify(&mut self, method: &str, params: Value) {
         let message = json!({ "jsonrpc": "2.0", "method": method, "params": params });
-        writeln!(self.stdin, "{message}")
-            .and_then(|()| self.stdin.flush())
-            .expect("write to server");
+        self.write_line(&message.to_string());
     }
 
     /// Waits for the first message matching `pred` (the backlog first); returns when it arrived.

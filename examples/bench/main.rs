@@ -238,6 +238,7 @@ fn main() {
     bench.resource_listing();
     bench.sql();
     bench.watching();
+    bench.shutdown();
     write_report(&out, &bench);
     eprintln!("wrote {}", out.display());
 }
@@ -562,13 +563,89 @@ impl Bench {
         self.report.memory(&format!("{mb} MB file"), idle, client.pid());
     }
 
+    /// How long the server takes to exit after stdin closes: idle, with a 2026-07-28
+    /// `subscriptions/listen` stream open, during an endless query and during a grep of the
+    /// tree. The client is gone, so nothing should hold the exit up.
+    fn shutdown(&mut self) {
+        let db = self.path("sales.db");
+        let tree = self.path("tree");
+        let meta = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": { "name": "bench", "version": "0" }
+        });
+        let states: [(&str, &dyn Fn(&mut Client)); 4] = [
+            ("idle", &|client: &mut Client| {
+                client.initialize();
+            }),
+            ("a subscriptions/listen stream open", &|client: &mut Client| {
+                client.send(
+                    "subscriptions/listen",
+                    json!({ "notifications": { "resourcesListChanged": true }, "_meta": meta }),
+                );
+                client.wait_for("the listen acknowledgment", |m| {
+                    m["method"] == "notifications/subscriptions/acknowledged"
+                });
+            }),
+            ("an endless query running", &|client: &mut Client| {
+                client.initialize();
+                let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+                client.send(
+                    "tools/call",
+                    json!({ "name": "read_query", "arguments": { "query": endless }, "_meta": { "progressToken": 1 } }),
+                );
+                client.wait_for("progress", |m| m["method"] == "notifications/progress");
+            }),
+            ("a grep of the tree running", &|client: &mut Client| {
+                client.initialize();
+                client.send(
+                    "tools/call",
+                    json!({ "name": "grep_files", "arguments": { "path": tree, "pattern": "no such token anywhere" }, "_meta": { "progressToken": 1 } }),
+                );
+                // (A tiny smoke tree may be searched before the first progress.)
+                client.wait_for("progress", |m| {
+                    m["method"] == "notifications/progress" || m.get("result").is_some()
+                });
+            }),
+        ];
+        for (state, prepare) in states {
+            let mut times = Vec::new();
+            for _ in 0..self.plan.runs {
+                let mut client = Client::spawn(
+                    &self.server,
+                    &[
+                        tree.clone(),
+                        "--db".to_owned(),
+                        format!("sales={db}"),
+                        "--query-timeout".to_owned(),
+                        "600s".to_owned(),
+                        "--progress-after".to_owned(),
+                        "10ms".to_owned(),
+                    ],
+                );
+                prepare(&mut client);
+                times.push(client.close_and_time_exit());
+            }
+            let s = stats(times);
+            self.report.row(
+                &format!("stdin closed → process exited, {state}"),
+                s.show(),
+                String::new(),
+                "≤ 100 ms",
+                Some(s.max <= Duration::from_millis(100)),
+            );
+        }
+    }
+
     fn resource_listing(&mut self) {
         let n = self.plan.tree_files;
         let mut client = self.spawn("tree", &[]);
         client.initialize();
         let idle = memory_kib(client.pid()).0;
         let mut times = Vec::new();
+        let mut page_times = Vec::new();
         let mut pages = 0;
+        let mut page_size = 0;
         for _ in 0..self.plan.runs {
             let started = Instant::now();
             let mut cursor: Option<String> = None;
@@ -578,8 +655,12 @@ impl Bench {
                     Some(c) => json!({ "cursor": c }),
                     None => json!({}),
                 };
+                let page_started = Instant::now();
                 let (_, response) = client.request("resources/list", params);
+                page_times.push(page_started.elapsed());
                 pages += 1;
+                let listed = response["result"]["resources"].as_array().map_or(0, Vec::len);
+                page_size = page_size.max(listed);
                 match response["result"]["nextCursor"].as_str() {
                     Some(next) => cursor = Some(next.to_owned()),
                     None => break,
@@ -591,6 +672,13 @@ impl Bench {
         self.report.row(
             &format!("resources/list, every page ({pages} pages), {n} files"),
             s.show(),
+            String::new(),
+            "≤ 50 pages (the MCP Inspector stops at 64)",
+            Some(pages <= 50),
+        );
+        self.report.row(
+            &format!("resources/list, one page ({page_size} resources, default page size)"),
+            stats(page_times).show(),
             String::new(),
             "",
             None,

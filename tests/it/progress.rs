@@ -1,7 +1,7 @@
 //! Long calls: progress notifications for clients that ask with a progress token, and
 //! cancellation that stops the work (walks and queries), through the real binary.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -51,19 +51,50 @@ fn a_long_query_reports_progress_and_stops_when_cancelled() {
         "progress grows: {first} then {second}"
     );
     server.notify("notifications/cancelled", json!({ "requestId": id, "reason": "test" }));
-    // The same database (one worker thread) answers the next query: the first one stopped.
-    let started = Instant::now();
-    let result = server.call_ok("read_query", json!({ "query": "SELECT x FROM t" }));
-    assert!(started.elapsed() < WAIT, "{result}");
+    // The same database (one worker thread) answers the next query only once the first one has
+    // stopped: without the cancel it would run until its 120 s timeout, and this wait (far
+    // longer than the cancelled query needs, far shorter than the timeout) would fail.
+    let result = server.call_tool_timeout(
+        "read_query",
+        json!({ "query": "SELECT x FROM t" }),
+        Duration::from_secs(60),
+    );
+    assert_eq!(result["isError"], json!(false), "{result}");
+    // A cancelled request gets no answer of its own.
+    assert!(!server.has_response(id), "the cancelled query was answered");
 }
 
 #[test]
 fn calls_without_a_progress_token_get_no_progress_notifications() {
-    let mut server = TestServer::builder().args(["--progress-after", "10ms"]).start();
-    let root = server.path("");
-    server.call_ok("grep_files", json!({ "path": root, "pattern": "bookshop" }));
-    server.call_ok("directory_tree", json!({ "path": root }));
-    assert!(server.take_notifications("notifications/progress").is_empty());
+    // A query that runs until its 1 s timeout, well past --progress-after: with a token it reports
+    // progress (checked first, so the test cannot pass because the call was too quick), without
+    // one it must not.
+    let mut server = TestServer::builder()
+        .empty()
+        .args(["--progress-after", "10ms", "--query-timeout", "1s"])
+        .setup_args(|base, _| {
+            let conn = rusqlite::Connection::open(base.join("p.db")).unwrap();
+            conn.execute_batch("CREATE TABLE t(x);").unwrap();
+            vec!["--db".to_owned(), format!("p={}", base.join("p.db").display())]
+        })
+        .start();
+    let endless =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+    let with_token = server.send_request(
+        "tools/call",
+        json!({ "name": "read_query", "arguments": { "query": endless }, "_meta": { "progressToken": "t1" } }),
+    );
+    server.wait_response(with_token, WAIT);
+    assert!(
+        !server.take_notifications("notifications/progress").is_empty(),
+        "a call with a token that runs past --progress-after reports progress"
+    );
+    let result = server.call_tool("read_query", json!({ "query": endless }));
+    assert!(crate::support::text(&result).contains("query-timeout"), "{result}");
+    assert!(
+        server.take_notifications("notifications/progress").is_empty(),
+        "progress without a token"
+    );
 }
 
 #[cfg(target_os = "linux")]
