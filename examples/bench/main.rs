@@ -243,6 +243,9 @@ fn main() {
     eprintln!("wrote {}", out.display());
 }
 
+/// Brings a fresh server into the state a shutdown is timed in.
+type Prepare<'a> = dyn Fn(&mut Client) + 'a;
+
 impl Bench {
     fn spawn(&self, root: &str, extra: &[&str]) -> Client {
         let mut args = vec![self.work.join(root).display().to_string()];
@@ -574,7 +577,7 @@ impl Bench {
             "io.modelcontextprotocol/clientCapabilities": {},
             "io.modelcontextprotocol/clientInfo": { "name": "bench", "version": "0" }
         });
-        let states: [(&str, &dyn Fn(&mut Client)); 4] = [
+        let states: [(&str, &Prepare); 4] = [
             ("idle", &|client: &mut Client| {
                 client.initialize();
             }),
