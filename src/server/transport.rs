@@ -45,6 +45,28 @@ use tokio_util::sync::CancellationToken;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 /// The smallest `--max-message-bytes`: an `initialize` request must fit.
 pub const MIN_MAX_MESSAGE_BYTES: usize = 4 * 1024;
+/// The requests MCP defines that a client may send (both eras). One of these that rmcp could not
+/// parse into its typed form had params of the wrong shape.
+const STANDARD_REQUESTS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "completion/complete",
+    "logging/setLevel",
+    "prompts/get",
+    "prompts/list",
+    "resources/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "resources/templates/list",
+    "subscriptions/listen",
+    "tools/call",
+    "tools/list",
+    "tasks/get",
+    "tasks/cancel",
+];
+
 /// How much of an oversized line is kept to find its `id`.
 const HEAD_BYTES: usize = 4 * 1024;
 
@@ -263,6 +285,19 @@ where
         let established = self.established.load(Ordering::Acquire);
         match &message {
             JsonRpcMessage::Request(request) => {
+                // rmcp parses a standard method whose params do not fit (`"arguments": [1]` in a
+                // tools/call) as a custom request, and then answers "method not found".
+                if let ClientRequest::CustomRequest(custom) = &request.request
+                    && STANDARD_REQUESTS.contains(&custom.method.as_str())
+                {
+                    let id = request.id.clone().into_json_value();
+                    let message = format!(
+                        "invalid params for {}: they do not have the shape the method takes (for example, tools/call needs a \"name\" string and an \"arguments\" object)",
+                        custom.method
+                    );
+                    self.reply(Some(id), ErrorCode::INVALID_PARAMS, message);
+                    return None;
+                }
                 if !established && !self.opens_session(&request.request) {
                     let id = request.id.clone().into_json_value();
                     let message = format!(

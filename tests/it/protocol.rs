@@ -351,6 +351,13 @@ fn every_line_that_is_not_a_valid_message_gets_an_error() {
     server.send_raw(r#"{"jsonrpc":"2.0","id":701,"method":"tools/call","params":5}"#);
     let bad_params = server.wait_response(701, Duration::from_secs(20));
     assert_eq!(bad_params["error"]["code"], -32602, "{bad_params}");
+    // A standard method whose params have the wrong shape is invalid params, not an unknown
+    // method (rmcp's parse makes it a custom request).
+    server.send_raw(
+        r#"{"jsonrpc":"2.0","id":703,"method":"tools/call","params":{"name":"list_allowed_directories","arguments":[1]}}"#,
+    );
+    let array_arguments = server.wait_response(703, Duration::from_secs(20));
+    assert_eq!(array_arguments["error"]["code"], -32602, "{array_arguments}");
     server.send_raw(r#"{"id":702}"#);
     let no_method = server.wait_response(702, Duration::from_secs(20));
     assert_eq!(no_method["error"]["code"], -32600, "{no_method}");
