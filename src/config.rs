@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::cli::{Args, parse_duration, parse_size};
 use crate::db::query::DbLimits;
 use crate::db::{self, Databases, DbSpec};
+use crate::sandbox::platform;
 use crate::sandbox::root::{Mode, Root};
 use crate::sandbox::{Limits, Sandbox};
 use crate::server::progress::{DEFAULT_PROGRESS_AFTER, MIN_PROGRESS_AFTER};
@@ -112,7 +113,8 @@ impl Config {
     /// Builds the configuration. Errors (with a corrected example command) for: no root, a root
     /// that does not exist or is not a directory, an unreadable or invalid config file.
     pub fn from_args(args: &Args) -> anyhow::Result<Config> {
-        let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute());
+        // $HOME on Unix, the user profile on Windows.
+        let home = std::env::home_dir().filter(|h| h.is_absolute());
         let file = match &args.config {
             Some(path) => read_config_file(path, home.as_deref())?,
             None => FileConfig::default(),
@@ -398,8 +400,9 @@ fn open_root(given: &Path, mode: Mode, cwd: &Path, home: Option<&Path>) -> anyho
             "root \"{shown}\" is not a directory; give the directory that contains it, e.g. mcp-files-sqlite {flag} {parent}"
         );
     }
-    let canonical =
-        std::fs::canonicalize(&absolute).with_context(|| format!("resolving root \"{shown}\""))?;
+    let canonical = platform::simplified(
+        std::fs::canonicalize(&absolute).with_context(|| format!("resolving root \"{shown}\""))?,
+    );
     // Show the path as given unless it needs `..` resolved, which only the canonical form does right.
     let display = if absolute.components().any(|c| c == Component::ParentDir) {
         canonical.clone()
@@ -432,8 +435,10 @@ fn db_spec(text: &str, writable: bool, cwd: &Path, home: Option<&Path>) -> anyho
             "database \"{shown}\" is not a file; give the SQLite database file itself, e.g. {flag} shop=/path/to/shop.db"
         );
     }
-    let canonical = std::fs::canonicalize(&absolute)
-        .with_context(|| format!("resolving database \"{shown}\""))?;
+    let canonical = platform::simplified(
+        std::fs::canonicalize(&absolute)
+            .with_context(|| format!("resolving database \"{shown}\""))?,
+    );
     let name = match name {
         Some(name) => name,
         None => {

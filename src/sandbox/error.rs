@@ -2,7 +2,7 @@
 //!
 //! Messages start lowercase, name paths as the client wrote or can see them, never reveal anything
 //! outside the roots (such as where an escaping symlink points), and end with what to do.
-//! Imports nothing from the crate but `sandbox::path`.
+//! Imports nothing from the crate but `sandbox::path` and `sandbox::platform`.
 
 use std::io;
 
@@ -123,9 +123,7 @@ impl Error {
             io::ErrorKind::NotADirectory => Error::NotADirectory { path },
             io::ErrorKind::IsADirectory => Error::IsADirectory { path },
             io::ErrorKind::DirectoryNotEmpty => Error::DirectoryNotEmpty { path },
-            _ if source.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-                Error::SymlinkLoop { path }
-            }
+            _ if crate::sandbox::platform::is_symlink_loop(&source) => Error::SymlinkLoop { path },
             // cap-std reports an attempt to leave the root (a raced symlink) as PermissionDenied
             // with this message; answer it like every other escape.
             io::ErrorKind::PermissionDenied

@@ -10,6 +10,7 @@ pub mod edit;
 pub mod error;
 pub mod filter;
 pub mod path;
+pub mod platform;
 pub mod read;
 pub mod root;
 pub mod search;
@@ -132,7 +133,7 @@ impl Sandbox {
     /// protected name, such as a database's `-wal` that does not exist yet, into a directory).
     pub fn check_mutable(&self, loc: &Loc) -> Result<()> {
         self.check_writable(loc)?;
-        let hit = |p: &&ProtectedFile| p.loc.root == loc.root && loc.rel.starts_with(&p.loc.rel);
+        let hit = |p: &&ProtectedFile| p.loc.root == loc.root && rel_within(&loc.rel, &p.loc.rel);
         if let Some(file) = self.protected.iter().find(hit) {
             let what = if file.loc == *loc {
                 format!("is {}", file.what)
@@ -148,7 +149,7 @@ impl Sandbox {
     /// protected file and no read-only root may lie inside.
     pub fn check_subtree_mutable(&self, loc: &Loc) -> Result<()> {
         self.check_mutable(loc)?;
-        let inside = |other: &Loc| other.root == loc.root && other.rel.starts_with(&loc.rel);
+        let inside = |other: &Loc| other.root == loc.root && rel_within(&other.rel, &loc.rel);
         if let Some(file) = self.protected.iter().find(|p| inside(&p.loc)) {
             return Err(Error::Protected {
                 path: self.display(loc),
@@ -215,7 +216,8 @@ impl Sandbox {
             let reason = Some("this server allows no directories, only databases");
             return Err(Error::Outside { input: input.to_owned(), reason });
         }
-        let parsed = parse_input(input).map_err(|e| Error::from_syntax(input, e))?;
+        let parsed =
+            parse_input(input, platform::SYNTAX).map_err(|e| Error::from_syntax(input, e))?;
         let outside = || Error::Outside { input: input.to_owned(), reason: None };
         let absolute: Vec<String> = match parsed {
             PathInput::Absolute(components) => components,
@@ -311,7 +313,7 @@ impl Sandbox {
         let mut scopes: Vec<Loc> = Vec::new();
         let mut unmatched = Vec::new();
         for input in client_roots {
-            let absolute = match parse_input(input) {
+            let absolute = match parse_input(input, platform::SYNTAX) {
                 Ok(PathInput::Absolute(components)) => components,
                 _ => {
                     unmatched.push(input.clone());
@@ -324,8 +326,7 @@ impl Sandbox {
                 matched = true;
             }
             for (idx, root) in self.roots.iter().enumerate() {
-                let root_host = host_components(root.display()).unwrap_or_default();
-                if root_host.len() > absolute.len() && root_host[..absolute.len()] == absolute[..] {
+                if Root::lies_below(root.display(), &absolute) {
                     scopes.push(Loc { root: idx, rel: RelPath::root() });
                     matched = true;
                 }
@@ -340,7 +341,7 @@ impl Sandbox {
         let covered: Vec<Loc> = scopes
             .iter()
             .filter(|s| {
-                !scopes.iter().any(|o| o != *s && o.root == s.root && s.rel.starts_with(&o.rel))
+                !scopes.iter().any(|o| o != *s && o.root == s.root && rel_within(&s.rel, &o.rel))
             })
             .cloned()
             .collect();
@@ -357,7 +358,7 @@ impl Sandbox {
         match self.scopes() {
             None => true,
             Some(scopes) => {
-                scopes.iter().any(|s| s.root == loc.root && loc.rel.starts_with(&s.rel))
+                scopes.iter().any(|s| s.root == loc.root && rel_within(&loc.rel, &s.rel))
             }
         }
     }
@@ -381,4 +382,12 @@ impl Sandbox {
         let (root, rest) = best?;
         Some(Loc { root, rel: RelPath::from_components(rest.iter().map(String::as_str)) })
     }
+}
+
+/// Whether `path` is `base` or lies below it, names compared as the file system compares them
+/// (case-insensitively on Windows and macOS).
+fn rel_within(path: &RelPath, base: &RelPath) -> bool {
+    let path: Vec<String> = path.components().map(str::to_owned).collect();
+    let base: Vec<String> = base.components().map(str::to_owned).collect();
+    platform::components_start_with(&path, &base)
 }

@@ -176,18 +176,44 @@ impl fmt::Display for SyntaxError {
     }
 }
 
-/// Parses what a client wrote as a path: absolute, relative, `~/...` or a `file://` URI.
+/// How clients write paths on the system the server runs on. The sandbox passes
+/// `platform::SYNTAX`; tests use both, on every system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// `/` separators; a backslash, a drive letter or a UNC form is an escape attempt.
+    Unix,
+    /// `\` or `/` separators; absolute paths start with a drive (`C:\`), a UNC share
+    /// (`\\server\share\`) or, only to match a root given that way, a verbatim prefix
+    /// (`\\?\C:\`). Device paths (`\\.\`), drive-relative paths (`C:x`), alternate data
+    /// streams (`a.txt:s`), reserved device names (`CON`, `nul.txt`), names ending in a dot or a
+    /// space, and 8.3 short names (`PROGRA~1`) are refused: each could name something other than
+    /// what it spells.
+    Windows,
+}
+
+/// Parses what a client wrote as a path: absolute, relative, `~/...` or a `file://` URI, in
+/// `syntax`.
 ///
 /// Refuses, as `SyntaxError::Outside`, every form that could name something outside the roots
-/// whatever the roots are: `..` anywhere, NUL, backslashes, Windows drive and UNC forms, and
-/// percent-encoded separators or NUL in URIs.
-pub fn parse_input(text: &str) -> Result<PathInput, SyntaxError> {
+/// whatever the roots are: `..` anywhere, NUL, percent-encoded separators or NUL in URIs, and for
+/// each syntax the forms listed on `Syntax`.
+///
+/// An absolute path comes back as its components. On Windows the first one is the prefix, as
+/// `platform::prefix_token` spells it for roots: `C:`, `\\server\share`, `\\?\C:`.
+pub fn parse_input(text: &str, syntax: Syntax) -> Result<PathInput, SyntaxError> {
     if text.is_empty() {
         return Err(SyntaxError::Invalid("the path is empty"));
     }
     if let Some(rest) = strip_prefix_ignore_case(text, "file:") {
-        return parse_file_uri(rest);
+        return parse_file_uri(rest, syntax);
     }
+    match syntax {
+        Syntax::Unix => parse_unix(text),
+        Syntax::Windows => parse_windows(text),
+    }
+}
+
+fn parse_unix(text: &str) -> Result<PathInput, SyntaxError> {
     check_chars(text)?;
     if text.starts_with('/') {
         return Ok(PathInput::Absolute(split_components(text)?));
@@ -199,22 +225,193 @@ pub fn parse_input(text: &str) -> Result<PathInput, SyntaxError> {
     Ok(PathInput::Relative(RelPath::from_components(components.iter().map(String::as_str))))
 }
 
+fn parse_windows(text: &str) -> Result<PathInput, SyntaxError> {
+    if text.contains('\0') {
+        return Err(SyntaxError::Outside("the path contains a NUL byte"));
+    }
+    let is_drive = |b: &[u8]| b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':';
+    let drive = |b: &[u8]| format!("{}:", char::from(b[0]).to_ascii_uppercase());
+    if let Some(rest) = text.strip_prefix(r"\\?\") {
+        // Verbatim: no `/` separators, no normalization; only `\\?\C:\` and UNC shares.
+        if rest.contains('/') {
+            return Err(SyntaxError::Outside("a verbatim (\\\\?\\) path cannot use / separators"));
+        }
+        if let Some(unc) = strip_prefix_ignore_case(rest, r"UNC\") {
+            let (share, tail) = unc_share(unc)?;
+            return absolute_windows(format!(r"\\?\UNC\{share}"), tail);
+        }
+        let r = rest.as_bytes();
+        if is_drive(r) && (r.len() == 2 || r[2] == b'\\') {
+            return absolute_windows(format!(r"\\?\{}", drive(r)), &rest[2..]);
+        }
+        return Err(SyntaxError::Outside("verbatim paths other than \\\\?\\C:\\ are not allowed"));
+    }
+    let normal = text.replace('/', "\\");
+    if normal.starts_with(r"\\.\") || normal.starts_with(r"\??\") || normal.starts_with(r"\\?") {
+        return Err(SyntaxError::Outside("device paths (\\\\.\\) are not allowed"));
+    }
+    if let Some(unc) = normal.strip_prefix(r"\\") {
+        let (share, tail) = unc_share(unc)?;
+        return absolute_windows(format!(r"\\{share}"), tail);
+    }
+    let n = normal.as_bytes();
+    if is_drive(n) {
+        if n.len() > 2 && n[2] != b'\\' {
+            return Err(SyntaxError::Outside(
+                "drive-relative paths (C:x) are not allowed; write C:\\x",
+            ));
+        }
+        return absolute_windows(drive(n), &normal[2..]);
+    }
+    if normal.starts_with('\\') {
+        return Err(SyntaxError::Outside(
+            "a path from the root of the current drive is ambiguous; start it with a drive letter",
+        ));
+    }
+    if normal == "~" || normal.starts_with("~\\") {
+        return Ok(PathInput::Home(split_windows(&normal[1..])?));
+    }
+    let components = split_windows(&normal)?;
+    Ok(PathInput::Relative(RelPath::from_components(components.iter().map(String::as_str))))
+}
+
+/// `server\share` and the rest of a UNC path.
+fn unc_share(unc: &str) -> Result<(String, &str), SyntaxError> {
+    let mut parts = unc.splitn(3, '\\');
+    let server = parts.next().unwrap_or_default();
+    let share = parts.next().unwrap_or_default();
+    let tail = parts.next().unwrap_or_default();
+    if server.is_empty() || share.is_empty() || server == "." || server == "?" {
+        return Err(SyntaxError::Outside("a UNC path must be \\\\server\\share\\..."));
+    }
+    check_windows_component(server)?;
+    check_windows_component(share)?;
+    Ok((format!("{server}\\{share}"), tail))
+}
+
+fn absolute_windows(prefix: String, rest: &str) -> Result<PathInput, SyntaxError> {
+    let mut components = vec![prefix];
+    components.extend(split_windows(rest)?);
+    Ok(PathInput::Absolute(components))
+}
+
+/// Splits on `\`, dropping empty and `.` components, refusing `..` and every forbidden name.
+fn split_windows(text: &str) -> Result<Vec<String>, SyntaxError> {
+    let mut out = Vec::new();
+    for component in text.split('\\') {
+        match component {
+            "" | "." => {}
+            ".." => return Err(SyntaxError::Outside("\"..\" is not allowed in paths")),
+            other => {
+                check_windows_component(other)?;
+                out.push(other.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Device names Windows resolves in every directory, with or without an extension.
+const RESERVED_NAMES: &[&str] = &[
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    "CONIN$",
+    "CONOUT$",
+    "COM0",
+    "COM1",
+    "COM2",
+    "COM3",
+    "COM4",
+    "COM5",
+    "COM6",
+    "COM7",
+    "COM8",
+    "COM9",
+    "COM\u{b9}",
+    "COM\u{b2}",
+    "COM\u{b3}",
+    "LPT0",
+    "LPT1",
+    "LPT2",
+    "LPT3",
+    "LPT4",
+    "LPT5",
+    "LPT6",
+    "LPT7",
+    "LPT8",
+    "LPT9",
+    "LPT\u{b9}",
+    "LPT\u{b2}",
+    "LPT\u{b3}",
+];
+
+/// One Windows path component: refuses what Windows would read as something else.
+fn check_windows_component(name: &str) -> Result<(), SyntaxError> {
+    if name.contains(':') {
+        return Err(SyntaxError::Outside(
+            "\":\" is not allowed in a name (alternate data streams are never opened)",
+        ));
+    }
+    if name.chars().any(|c| matches!(c, '<' | '>' | '"' | '|' | '?' | '*') || c < ' ') {
+        return Err(SyntaxError::Invalid("the name contains a character Windows does not allow"));
+    }
+    if name.ends_with('.') || name.ends_with(' ') {
+        return Err(SyntaxError::Outside(
+            "names ending in a dot or a space are not allowed (Windows strips them, so they name another file)",
+        ));
+    }
+    let stem = name.split('.').next().unwrap_or_default().trim_end_matches(' ');
+    if RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(stem) || stem.to_uppercase() == *r) {
+        return Err(SyntaxError::Outside(
+            "reserved device names (CON, NUL, COM1, ...) are not allowed",
+        ));
+    }
+    if is_short_name(name) {
+        return Err(SyntaxError::Outside(
+            "8.3 short names (PROGRA~1) are not accepted; use the long name",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a name has the shape of a generated 8.3 alias: up to six characters, `~`, digits, and
+/// an optional extension of up to three.
+fn is_short_name(name: &str) -> bool {
+    let (base, ext) = match name.rsplit_once('.') {
+        Some((base, ext)) => (base, Some(ext)),
+        None => (name, None),
+    };
+    let Some((head, digits)) = base.rsplit_once('~') else { return false };
+    !head.is_empty()
+        && head.chars().count() <= 6
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && head.chars().count() + 1 + digits.len() <= 8
+        && ext.is_none_or(|e| e.chars().count() <= 3)
+}
+
 /// Whether `name` can be one component of a `RelPath`.
 pub fn is_plain_component(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
 }
 
 /// Parses the part of a `file:` URI after the scheme. Only local files are accepted: an empty
-/// authority or `localhost`.
-fn parse_file_uri(rest: &str) -> Result<PathInput, SyntaxError> {
+/// authority or `localhost` (and, in Windows syntax, a host that names a UNC share:
+/// `file://server/share/x`).
+fn parse_file_uri(rest: &str, syntax: Syntax) -> Result<PathInput, SyntaxError> {
     let Some(after_slashes) = rest.strip_prefix("//") else {
         return Err(SyntaxError::Invalid("a file URI must start with file:///"));
     };
-    let path = if after_slashes.starts_with('/') {
-        after_slashes
+    let (unc_host, path) = if after_slashes.starts_with('/') {
+        (None, after_slashes)
     } else if let Some(path) = strip_prefix_ignore_case(after_slashes, "localhost/") {
         // Keep the slash that starts the path.
-        &after_slashes[after_slashes.len() - path.len() - 1..]
+        (None, &after_slashes[after_slashes.len() - path.len() - 1..])
+    } else if syntax == Syntax::Windows && after_slashes.contains('/') {
+        let (host, path) = after_slashes.split_at(after_slashes.find('/').unwrap_or_default());
+        (Some(host), path)
     } else {
         return Err(SyntaxError::Outside("a file URI must name a local file (file:///path)"));
     };
@@ -227,8 +424,26 @@ fn parse_file_uri(rest: &str) -> Result<PathInput, SyntaxError> {
     let decoded = percent_decode_str(path)
         .decode_utf8()
         .map_err(|_| SyntaxError::Invalid("the file URI does not decode to UTF-8"))?;
-    check_chars(&decoded)?;
-    Ok(PathInput::Absolute(split_components(&decoded)?))
+    match syntax {
+        Syntax::Unix => {
+            check_chars(&decoded)?;
+            Ok(PathInput::Absolute(split_components(&decoded)?))
+        }
+        Syntax::Windows => {
+            if decoded.contains('\\') {
+                return Err(SyntaxError::Outside("backslashes are not allowed in file URIs"));
+            }
+            let path = match unc_host {
+                Some(host) => format!("//{host}{decoded}"),
+                // file:///C:/x is the drive path C:/x.
+                None => decoded.strip_prefix('/').unwrap_or(&decoded).to_owned(),
+            };
+            match parse_windows(&path)? {
+                absolute @ PathInput::Absolute(_) => Ok(absolute),
+                _ => Err(SyntaxError::Invalid("a file URI must name an absolute path")),
+            }
+        }
+    }
 }
 
 /// Refuses characters and prefixes that have no business in a Unix path given to this server.
@@ -281,11 +496,15 @@ mod tests {
     }
 
     fn check(input: &str, expected: Result<PathInput, &'static str>) {
-        let got = parse_input(input).map_err(|e| match e {
+        check_with(Syntax::Unix, input, expected);
+    }
+
+    fn check_with(syntax: Syntax, input: &str, expected: Result<PathInput, &'static str>) {
+        let got = parse_input(input, syntax).map_err(|e| match e {
             SyntaxError::Outside(_) => "outside",
             SyntaxError::Invalid(_) => "invalid",
         });
-        assert_eq!(got, expected, "input {input:?}");
+        assert_eq!(got, expected, "{syntax:?} input {input:?}");
     }
 
     #[test]
@@ -335,6 +554,89 @@ mod tests {
         check("file://evil.example/srv/x", outside());
         check("file:relative", Err("invalid"));
         check("file:///srv/%ff", Err("invalid"));
+    }
+
+    #[test]
+    fn parse_windows_table() {
+        let w = |input: &str, expected: Result<PathInput, &'static str>| {
+            check_with(Syntax::Windows, input, expected);
+        };
+        // Drive paths, either separator, either case of drive letter.
+        w(r"C:\proj\a.txt", Ok(abs(&["C:", "proj", "a.txt"])));
+        w("c:/proj/a.txt", Ok(abs(&["C:", "proj", "a.txt"])));
+        w(r"c:\proj/sub\\a.txt", Ok(abs(&["C:", "proj", "sub", "a.txt"])));
+        w("C:", Ok(abs(&["C:"])));
+        w(r"C:\", Ok(abs(&["C:"])));
+        w("C:x", outside());
+        w(r"\proj\x", outside());
+        // Relative, home, URIs.
+        w(r"src\main.rs", Ok(rel("src/main.rs")));
+        w("src/main.rs", Ok(rel("src/main.rs")));
+        w(r"~\notes.md", Ok(PathInput::Home(vec!["notes.md".to_owned()])));
+        w("file:///C:/proj/a%20b.txt", Ok(abs(&["C:", "proj", "a b.txt"])));
+        w("file:///c:/proj/a.txt", Ok(abs(&["C:", "proj", "a.txt"])));
+        w("file://server/share/x.txt", Ok(abs(&[r"\\server\share", "x.txt"])));
+        w("file:///C:/proj/%2e%2e/x", outside());
+        w("file:///C:/proj/a%5cb", outside());
+        w("file:///proj/a.txt", Err("invalid"));
+        // UNC, verbatim, device.
+        w(r"\\server\share\dir\a.txt", Ok(abs(&[r"\\server\share", "dir", "a.txt"])));
+        w("//server/share/a", Ok(abs(&[r"\\server\share", "a"])));
+        w(r"\\server", outside());
+        w(r"\\?\C:\proj\a.txt", Ok(abs(&[r"\\?\C:", "proj", "a.txt"])));
+        w(r"\\?\c:\proj", Ok(abs(&[r"\\?\C:", "proj"])));
+        w(r"\\?\UNC\server\share\a", Ok(abs(&[r"\\?\UNC\server\share", "a"])));
+        w(r"\\?\C:/proj", outside());
+        w(r"\\?\GLOBALROOT\Device\x", outside());
+        w(r"\\.\C:\proj", outside());
+        w(r"\\.\pipe\x", outside());
+        w("//./C:/x", outside());
+        w(r"\??\C:\x", outside());
+        // Traversal.
+        w(r"C:\proj\..\x", outside());
+        w(r"..\x", outside());
+        w("a/../b", outside());
+        // Reserved names in any component, with or without an extension, any case.
+        for name in [
+            "CON",
+            "con",
+            "PRN",
+            "AUX",
+            "NUL",
+            "nul.txt",
+            "COM1",
+            "com9.log",
+            "LPT1",
+            "lpt9",
+            "NUL .txt",
+            "CONIN$",
+            "COM\u{b9}",
+        ] {
+            w(&format!(r"C:\proj\{name}"), outside());
+            w(&format!(r"{name}\a"), outside());
+        }
+        w(r"C:\proj\console.txt", Ok(abs(&["C:", "proj", "console.txt"])));
+        w(r"C:\proj\COM10", Ok(abs(&["C:", "proj", "COM10"])));
+        // Alternate data streams.
+        w(r"C:\proj\a.txt:secret", outside());
+        w(r"C:\proj\a.txt::$DATA", outside());
+        w("a.txt:secret", outside());
+        // Trailing dots and spaces.
+        w(r"C:\proj\a.txt.", outside());
+        w(r"C:\proj\a.txt ", outside());
+        w(r"C:\proj\dir.\a", outside());
+        w(r"C:\proj\.hidden", Ok(abs(&["C:", "proj", ".hidden"])));
+        // 8.3 short names.
+        w(r"C:\PROGRA~1\x", outside());
+        w(r"C:\proj\BOOKSH~1.DB", outside());
+        w(r"C:\proj\a~b.txt", Ok(abs(&["C:", "proj", "a~b.txt"])));
+        w(r"C:\proj\notes~.md", Ok(abs(&["C:", "proj", "notes~.md"])));
+        w(r"C:\proj\long-name~1.txt", Ok(abs(&["C:", "proj", "long-name~1.txt"])));
+        // Characters Windows does not allow.
+        w(r"C:\proj\a?.txt", Err("invalid"));
+        w(r"C:\proj\a*", Err("invalid"));
+        w("a\0b", outside());
+        w("", Err("invalid"));
     }
 
     #[test]

@@ -11,10 +11,11 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use cap_std::fs::{Dir, FileTypeExt, Metadata};
+use cap_std::fs::{Dir, Metadata};
 
 use crate::sandbox::error::{Error, Result};
 use crate::sandbox::path::{RelPath, is_plain_component};
+use crate::sandbox::platform;
 
 /// How many symlinks one resolution may follow before it is declared a loop (Linux uses 40).
 pub const MAX_SYMLINK_HOPS: usize = 40;
@@ -93,13 +94,11 @@ impl Root {
         &self.dir
     }
 
-    /// The client-visible absolute path of `rel`.
+    /// The client-visible absolute path of `rel`, with the system's separator.
     pub fn display_path(&self, rel: &RelPath) -> String {
-        if rel.is_root() {
-            self.display.to_string_lossy().into_owned()
-        } else {
-            self.display.join(rel.as_str()).to_string_lossy().into_owned()
-        }
+        let mut path = self.display.clone();
+        path.extend(rel.components());
+        path.to_string_lossy().into_owned()
     }
 
     /// If `host` (absolute, lexically normal, as components) spells a path inside this root, the
@@ -108,10 +107,12 @@ impl Root {
         strip_components(host, &self.display).or_else(|| strip_components(host, &self.canonical))
     }
 
-    /// Whether the host path `path` lies strictly below `host` (absolute, as components).
+    /// Whether the host path `path` lies strictly below `host` (absolute, as components), names
+    /// compared as the file system compares them.
     pub fn lies_below(path: &Path, host: &[String]) -> bool {
-        host_components(path)
-            .is_some_and(|path| path.len() > host.len() && path[..host.len()] == host[..])
+        host_components(path).is_some_and(|path| {
+            path.len() > host.len() && platform::components_start_with(&path, host)
+        })
     }
 
     /// Resolves `rel`, following symlinks (all of them, or all but the last when `follow_last` is
@@ -189,15 +190,27 @@ impl Root {
     ) -> Result<()> {
         let outside = || Error::Outside { input: self.display_path(input), reason: None };
         let mut components = Vec::new();
+        let mut prefix = None;
         for c in target.components() {
             match c {
                 Component::Normal(name) => components.push(utf8(name).ok_or_else(outside)?),
                 Component::ParentDir => components.push("..".to_owned()),
                 Component::CurDir => {}
-                Component::RootDir | Component::Prefix(_) => components.clear(),
+                Component::RootDir => components.clear(),
+                Component::Prefix(p) => {
+                    prefix = Some(platform::prefix_token(p).ok_or_else(outside)?)
+                }
             }
         }
+        // A Windows target rooted on the current drive (`\x`) or relative to a drive (`C:x`)
+        // depends on state outside the root: refused.
+        if (target.has_root() || prefix.is_some()) && !target.is_absolute() {
+            return Err(outside());
+        }
         if target.is_absolute() {
+            if let Some(prefix) = prefix {
+                components.insert(0, prefix);
+            }
             let inside = self.strip_host_prefix(&components).ok_or_else(outside)?.to_vec();
             // Anything after the root prefix may still contain `..`, handled below.
             done.clear();
@@ -229,23 +242,7 @@ impl Root {
 impl Kind {
     /// The kind of an entry from its (not followed) metadata or directory-entry type.
     pub fn of(file_type: cap_std::fs::FileType) -> Kind {
-        if file_type.is_file() {
-            Kind::File
-        } else if file_type.is_dir() {
-            Kind::Dir
-        } else if file_type.is_symlink() {
-            Kind::Symlink
-        } else if file_type.is_fifo() {
-            Kind::Fifo
-        } else if file_type.is_socket() {
-            Kind::Socket
-        } else if file_type.is_char_device() {
-            Kind::CharDevice
-        } else if file_type.is_block_device() {
-            Kind::BlockDevice
-        } else {
-            Kind::Unknown
-        }
+        crate::sandbox::platform::kind_of(file_type)
     }
 
     /// A short lowercase name for messages and listings (`file`, `directory`, `FIFO`, ...).
@@ -268,31 +265,35 @@ impl Kind {
     }
 }
 
-/// Lexically normalizes an absolute host path into components (`.` dropped, `..` applied).
-/// Used at start-up for roots and for absolute client paths already free of `..`.
+/// Lexically normalizes an absolute host path into components (`.` dropped, `..` applied). On
+/// Windows the first component is the path's prefix (`C:`, `\\server\share`), spelled as client
+/// paths are parsed (`platform::prefix_token`). Used at start-up for roots, for absolute client
+/// paths already free of `..`, and for symlink targets. `None` for a non-UTF-8 path or a device
+/// namespace.
 pub fn host_components(path: &Path) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
+    let mut prefix: Option<String> = None;
     for c in path.components() {
         match c {
+            Component::Prefix(p) => prefix = Some(platform::prefix_token(p)?),
             Component::RootDir => out.clear(),
             Component::CurDir => {}
             Component::ParentDir => {
                 out.pop();
             }
             Component::Normal(name) => out.push(utf8(name)?),
-            Component::Prefix(_) => return None,
         }
+    }
+    if let Some(prefix) = prefix {
+        out.insert(0, prefix);
     }
     Some(out)
 }
 
+/// The components of `host` below `prefix`, names compared as the file system compares them.
 fn strip_components<'a>(host: &'a [String], prefix: &Path) -> Option<&'a [String]> {
     let prefix = host_components(prefix)?;
-    if host.len() >= prefix.len() && host[..prefix.len()] == prefix[..] {
-        Some(&host[prefix.len()..])
-    } else {
-        None
-    }
+    platform::components_start_with(host, &prefix).then(|| &host[prefix.len()..])
 }
 
 fn utf8(name: &OsStr) -> Option<String> {

@@ -8,7 +8,7 @@
 use std::io;
 use std::time::SystemTime;
 
-use cap_std::fs::{Metadata, MetadataExt};
+use cap_std::fs::Metadata;
 use grep_regex::RegexMatcherBuilder;
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContext, SinkMatch};
 
@@ -402,7 +402,7 @@ impl Sandbox {
             modified: meta.modified().ok().map(|t| t.into_std()),
             accessed: meta.accessed().ok().map(|t| t.into_std()),
             created: meta.created().ok().map(|t| t.into_std()),
-            permissions: meta.mode() & 0o7777,
+            permissions: crate::sandbox::platform::permission_bits(&meta),
             via_symlink,
             writable: self.root(&loc).mode() == Mode::Writable,
             loc,

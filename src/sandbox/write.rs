@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cap_fs_ext::DirExt;
 use cap_std::fs::{Dir, Metadata, OpenOptions, Permissions};
-use rustix::fs::RenameFlags;
 
 use crate::sandbox::edit::{EditOp, apply_edits, unified_diff};
 use crate::sandbox::error::{Error, Result};
 use crate::sandbox::path::RelPath;
+use crate::sandbox::platform;
 use crate::sandbox::read::into_text;
 use crate::sandbox::root::{Kind, Resolved};
 use crate::sandbox::walk::{Flow, WalkOptions, open_regular_file, walk};
@@ -202,17 +202,14 @@ impl Sandbox {
         let (to_parent, to_name) = self.open_parent(&to, &to_resolved, true)?;
         match rename_noreplace(&from_parent, from_name, &to_parent, to_name) {
             Ok(()) => {}
-            Err(e)
-                if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error())
-                    && kind == Kind::File =>
-            {
+            Err(e) if platform::is_cross_device(&e) && kind == Kind::File => {
                 copy_file_into(&from_parent, from_name, &to_parent, to_name, Replace::Never)
                     .map_err(|e| Error::io("copying", &to_path, e))?;
                 from_parent
                     .remove_file(from_name)
                     .map_err(|e| Error::io("removing", &from_path, e))?;
             }
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+            Err(e) if platform::is_cross_device(&e) => {
                 return Err(Error::InvalidArgument(format!(
                     "\"{from_path}\" and \"{to_path}\" are on different file systems; copy_file the directory, then delete_file the original"
                 )));
@@ -523,16 +520,7 @@ fn write_temp_then_rename(
 
 /// `renameat2` with `RENAME_NOREPLACE`; on file systems without it, a checked plain rename.
 fn rename_noreplace(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> io::Result<()> {
-    match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
-            if to_dir.symlink_metadata(to).is_ok() {
-                return Err(io::ErrorKind::AlreadyExists.into());
-            }
-            from_dir.rename(from, to_dir, to)
-        }
-        Err(e) => Err(e.into()),
-    }
+    platform::rename_noreplace(from_dir, from, to_dir, to)
 }
 
 /// The file's permissions if it is a regular file; otherwise the error for writing over it.
@@ -544,11 +532,9 @@ fn require_file(meta: &Metadata, path: &str) -> Result<Permissions> {
     }
 }
 
-/// Whether two metadata snapshots describe the same version of a file (same inode, size, mtime).
+/// Whether two metadata snapshots describe the same version of a file (same file, size, mtime).
 fn same_version(a: &Metadata, b: &Metadata) -> bool {
-    use cap_std::fs::MetadataExt;
-    a.dev() == b.dev()
-        && a.ino() == b.ino()
+    platform::file_id(a) == platform::file_id(b)
         && a.len() == b.len()
         && a.modified().ok() == b.modified().ok()
 }

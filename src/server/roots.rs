@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::sandbox::path::{PathInput, parse_input};
+use crate::sandbox::platform;
 use crate::server::Server;
 
 /// The longest a file request waits for the client's answer to `roots/list`.
@@ -174,7 +175,7 @@ impl Server {
 /// Whether a client root is an absolute `file://` directory URI this server can match.
 fn is_file_root(uri: &str) -> bool {
     uri.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("file://"))
-        && matches!(parse_input(uri), Ok(PathInput::Absolute(_)))
+        && matches!(parse_input(uri, platform::SYNTAX), Ok(PathInput::Absolute(_)))
 }
 
 /// The URIs of the client's roots (`roots/list`).

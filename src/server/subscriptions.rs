@@ -124,6 +124,16 @@ impl Subscriptions {
     }
 }
 
+/// After a database event whose check found no commit, the database is checked again after each
+/// of these delays. A WAL commit appends its frames to `-wal` (the event) and only then marks
+/// them committed in the `-shm` index, which is memory-mapped and raises no event: a check that
+/// runs between the two sees nothing new, and without a later look the commit would go unheard.
+const RECHECKS: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(50),
+    std::time::Duration::from_millis(250),
+    std::time::Duration::from_secs(1),
+];
+
 /// Confirms database changes and publishes each batch as a notice.
 async fn pump(
     mut batches: tokio::sync::mpsc::UnboundedReceiver<Batch>,
@@ -146,16 +156,42 @@ async fn pump(
     })
     .await;
     let Ok(mut monitors) = opened else { return };
-    while let Some(batch) = batches.recv().await {
+    // Databases to look at again (see `RECHECKS`): when, which, and how many looks so far.
+    let mut rechecks: Vec<(tokio::time::Instant, usize, usize)> = Vec::new();
+    loop {
+        let next_recheck = rechecks.iter().map(|(at, ..)| *at).min();
+        let batch = tokio::select! {
+            batch = batches.recv() => match batch {
+                Some(batch) => batch,
+                None => return,
+            },
+            () = sleep_until_or_forever(next_recheck) => {
+                let now = tokio::time::Instant::now();
+                let (due, later): (Vec<_>, Vec<_>) =
+                    rechecks.drain(..).partition(|(at, ..)| *at <= now);
+                rechecks = later;
+                let mut batch = Batch::default();
+                for (_, idx, looks) in due {
+                    if !batch.extra.contains(&idx) {
+                        batch.extra.push(idx);
+                    }
+                    if let Some(delay) = RECHECKS.get(looks) {
+                        rechecks.push((now + *delay, idx, looks + 1));
+                    }
+                }
+                batch
+            }
+        };
         let mut list_changed = batch.list_changed;
         let mut changed_dbs = Vec::new();
         let to_check: Vec<usize> =
             if batch.everything { (0..monitors.len()).collect() } else { batch.extra.clone() };
         if !to_check.is_empty() {
             let paths = Arc::clone(&paths);
+            let checking = to_check.clone();
             let checked = tokio::task::spawn_blocking(move || {
                 let mut found = Vec::new();
-                for idx in to_check {
+                for idx in checking {
                     let Some(slot) = monitors.get_mut(idx) else { continue };
                     let Some(monitor) = slot else {
                         // It could not be opened before: try again, and call it a change either
@@ -182,6 +218,16 @@ async fn pump(
             .await;
             let Ok((back, found)) = checked else { return };
             monitors = back;
+            for idx in to_check {
+                let changed = found.iter().any(|(i, _)| *i == idx);
+                let pending = rechecks.iter().any(|(_, i, _)| *i == idx);
+                if changed {
+                    // Seen: no need to look again for this event.
+                    rechecks.retain(|(_, i, _)| *i != idx);
+                } else if !pending {
+                    rechecks.push((tokio::time::Instant::now() + RECHECKS[0], idx, 1));
+                }
+            }
             for (idx, tables) in found {
                 changed_dbs.push(idx);
                 list_changed |= tables;
@@ -192,6 +238,14 @@ async fn pump(
             // No receivers is fine: nobody is listening yet.
             let _ = notices.send(Arc::new(notice));
         }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_or_forever(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -397,4 +451,60 @@ fn watch_off() -> ErrorData {
         "change notifications are off (the server was started with --watch off); restart it without that flag to subscribe",
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::db::query::DbLimits;
+    use crate::db::{Databases, DbSpec};
+
+    use super::*;
+
+    /// A WAL commit whose event came too early (the check saw nothing yet) and that raised no
+    /// event of its own is still reported, by the follow-up checks.
+    #[tokio::test]
+    async fn a_commit_missed_by_the_check_after_its_event_is_still_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.db");
+        let writer = rusqlite::Connection::open(&path).unwrap();
+        writer.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x);").unwrap();
+        let spec = DbSpec { name: "live".into(), path: path.clone(), writable: false };
+        let databases =
+            Arc::new(Databases::open(&[spec], &DbLimits::default()).map_err(|(_, e)| e).unwrap());
+        let (notices, mut rx) = broadcast::channel(16);
+        let (batches, batch_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(pump(batch_rx, databases, notices));
+        let wait = Duration::from_secs(20);
+        // Commits with their events until one is reported: then the monitor has its baseline
+        // (it opens in the background, and a commit before that is no change to it).
+        let started = std::time::Instant::now();
+        loop {
+            writer.execute("INSERT INTO t VALUES (0)", []).unwrap();
+            batches.send(Batch { extra: vec![0], ..Batch::default() }).unwrap();
+            match tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+                Ok(notice) => {
+                    assert_eq!(notice.unwrap().databases, vec![0]);
+                    break;
+                }
+                Err(_) => assert!(started.elapsed() < wait, "no commit was ever reported"),
+            }
+        }
+        // Follow-up checks of that event may still be pending: let them pass.
+        tokio::time::sleep(RECHECKS.iter().sum::<Duration>() + Duration::from_millis(100)).await;
+        while rx.try_recv().is_ok() {}
+        // An event that arrives before its commit is visible: nothing to report yet. (Should the
+        // commit below land before this check, the check reports it: the test cannot fail
+        // that way, only pass for another reason.)
+        batches.send(Batch { extra: vec![0], ..Batch::default() }).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The commit becomes visible with no event of its own.
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let notice = tokio::time::timeout(wait, rx.recv())
+            .await
+            .expect("the commit is reported by a follow-up check")
+            .unwrap();
+        assert_eq!(notice.databases, vec![0]);
+    }
 }

@@ -30,8 +30,20 @@ const PATH_ESCAPES: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'}');
 
-/// The `file://` URI of a client-visible absolute path.
+/// The `file://` URI of a client-visible absolute path: `/srv/a b` is `file:///srv/a%20b`; a
+/// Windows drive path `C:\proj\a` is `file:///C:/proj/a`, a UNC path `\\server\share\a` is
+/// `file://server/share/a` (RFC 8089). Only Windows produces paths of those shapes.
 pub fn file_uri(absolute: &str) -> String {
+    let bytes = absolute.as_bytes();
+    let is_drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    if is_drive {
+        let path = absolute.replace('\\', "/");
+        return format!("file:///{}", utf8_percent_encode(&path, PATH_ESCAPES));
+    }
+    if let Some(unc) = absolute.strip_prefix(r"\\") {
+        let path = unc.replace('\\', "/");
+        return format!("file://{}", utf8_percent_encode(&path, PATH_ESCAPES));
+    }
     format!("file://{}", utf8_percent_encode(absolute, PATH_ESCAPES))
 }
 
@@ -183,6 +195,8 @@ mod tests {
         assert_eq!(file_uri("/srv/site/a.txt"), "file:///srv/site/a.txt");
         assert_eq!(file_uri("/srv/a b#c?.txt"), "file:///srv/a%20b%23c%3F.txt");
         assert_eq!(file_uri("/srv/ü%.md"), "file:///srv/%C3%BC%25.md");
+        assert_eq!(file_uri(r"C:\proj\a b.txt"), "file:///C:/proj/a%20b.txt");
+        assert_eq!(file_uri(r"\\server\share\a.txt"), "file://server/share/a.txt");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cap_std::fs::Metadata;
 
+use crate::sandbox::platform;
 use crate::sandbox::root::Root;
 use crate::sandbox::walk::{Flow, WalkOptions, walk};
 use crate::sandbox::{Loc, Sandbox};
@@ -155,13 +156,8 @@ fn hash_meta(meta: Option<&Metadata>, hasher: &mut DefaultHasher) {
             meta.is_dir().hash(hasher);
             meta.len().hash(hasher);
             meta.modified().ok().map(|t| t.into_std()).hash(hasher);
-            #[cfg(unix)]
-            {
-                use cap_std::fs::MetadataExt;
-                meta.ino().hash(hasher);
-                meta.ctime().hash(hasher);
-                meta.ctime_nsec().hash(hasher);
-            }
+            platform::file_id(meta).hash(hasher);
+            platform::change_stamp(meta).hash(hasher);
         }
     }
 }

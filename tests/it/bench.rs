@@ -20,7 +20,9 @@ fn the_benchmark_suite_runs_end_to_end_on_tiny_workloads() {
     let out = tempfile::tempdir().unwrap();
     let report = out.path().join("BENCHMARKS.md");
     let output = Command::new(&driver)
-        .args(["--smoke", "--server", BIN, "--out"])
+        .args(["--smoke", "--server"])
+        .arg(&*BIN)
+        .arg("--out")
         .arg(&report)
         .arg("--work")
         .arg(out.path())

@@ -44,7 +44,7 @@ fn an_unknown_log_level_fails_at_start() {
     let err = start_error(&[root.as_str(), "--log-level", "loud"]);
     assert!(err.contains("loud") && err.contains("--log-level"), "{err}");
     for level in ["off", "error", "warn", "info", "debug", "trace"] {
-        let status = Command::new(BIN)
+        let status = Command::new(&*BIN)
             .args([root.as_str(), "--log-level", level])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -119,7 +119,7 @@ fn config_files_take_numeric_durations_and_sizes() {
 
 #[test]
 fn the_shipped_example_config_starts_a_working_server() {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config.toml");
+    let config = crate::support::repo_path("examples/config.toml");
     let mut server = TestServer::builder()
         .empty()
         .no_root_arg()
@@ -139,7 +139,7 @@ fn the_shipped_example_config_starts_a_working_server() {
 
 #[test]
 fn the_config_help_names_the_real_keys() {
-    let help = Command::new(BIN).arg("--help").output().unwrap();
+    let help = Command::new(&*BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     for key in ["roots", "ro_roots", "db_rw", "read_only", "query_timeout", "examples/config.toml"]
     {

@@ -62,10 +62,10 @@ fn refused_paths(server: &TestServer) -> Vec<String> {
         "link_abs_dir/secret.txt".to_owned(),
         "link_dotdot_out".to_owned(),
         "README.md\u{0}.txt".to_owned(),
-        format!("file://{root}/%2e%2e/outside/secret.txt"),
-        format!("file://{root}/%2E%2E/outside/secret.txt"),
-        format!("file://{root}/..%2Foutside%2Fsecret.txt"),
-        format!("file://{root}%2f..%2foutside%2fsecret.txt"),
+        crate::support::file_uri(&format!("{root}/%2e%2e/outside/secret.txt")),
+        crate::support::file_uri(&format!("{root}/%2E%2E/outside/secret.txt")),
+        crate::support::file_uri(&format!("{root}/..%2Foutside%2Fsecret.txt")),
+        crate::support::file_uri(&format!("{root}%2f..%2foutside%2fsecret.txt")),
         format!("file://evil.example{root}/README.md"),
         "C:\\Windows\\win.ini".to_owned(),
         "\\\\server\\share\\secret.txt".to_owned(),
@@ -84,7 +84,7 @@ fn refused_dirs(server: &TestServer) -> Vec<String> {
         format!("{base}/outside"),
         format!("{base}/root-old"),
         format!("{}-old", server.path("")),
-        format!("file://{}/%2e%2e", server.path("")),
+        crate::support::file_uri(&format!("{}/%2e%2e", server.path(""))),
         "/".to_owned(),
     ]
 }
@@ -101,7 +101,7 @@ fn refused_targets(server: &TestServer) -> Vec<String> {
         format!("{base}/outside/new.txt"),
         format!("{base}/root-old/new.txt"),
         "new\u{0}.txt".to_owned(),
-        format!("file://{}/%2e%2e/outside/new.txt", server.path("")),
+        crate::support::file_uri(&format!("{}/%2e%2e/outside/new.txt", server.path(""))),
         "C:\\new.txt".to_owned(),
     ]
 }
@@ -127,9 +127,9 @@ fn uri_for(server: &TestServer, path: &str) -> String {
     if path.starts_with("file:") {
         path.to_owned()
     } else if path.starts_with('/') {
-        format!("file://{path}")
+        crate::support::file_uri(path)
     } else {
-        format!("file://{}/{path}", server.path(""))
+        crate::support::file_uri(&format!("{}/{path}", server.path("")))
     }
 }
 
@@ -319,7 +319,7 @@ fn fifo_is_refused_at_once_and_listings_still_work() {
     assert!(text(&multi).contains("FIFO") && text(&multi).contains("# Corner Bookshop"));
     let response = server.request_timeout(
         "resources/read",
-        json!({"uri": format!("file://{}", server.path("pipe"))}),
+        json!({"uri": crate::support::file_uri(&server.path("pipe"))}),
         Duration::from_secs(5),
     );
     assert_eq!(response["error"]["code"], -32602, "{response}");
@@ -374,7 +374,7 @@ fn client_roots_narrow_the_sandbox_and_never_widen_it() {
         .client_roots(|base, root| {
             setup(base, root);
             vec![
-                format!("file://{}/src", root.display()),
+                crate::support::file_uri(&format!("{}/src", root.display())),
                 format!("file://{}/outside", base.canonicalize().unwrap().display()),
             ]
         })
@@ -405,7 +405,7 @@ fn client_roots_narrow_the_sandbox_and_never_widen_it() {
 fn ignore_client_roots_keeps_the_configured_directories() {
     let mut server = TestServer::builder()
         .args(["--ignore-client-roots"])
-        .client_roots(|_, root| vec![format!("file://{}/src", root.display())])
+        .client_roots(|_, root| vec![crate::support::file_uri(&format!("{}/src", root.display()))])
         .start();
     server.call_ok("read_text_file", json!({"path": "README.md"}));
     assert!(
@@ -427,7 +427,7 @@ fn file_requests_wait_for_the_clients_roots_and_are_never_served_wider() {
         json!({ "name": "read_text_file", "arguments": { "path": "README.md" } }),
     );
     let listing = server.send_request("resources/list", json!({}));
-    let src = format!("file://{}", server.path("src"));
+    let src = crate::support::file_uri(&server.path("src"));
     server.respond(&ask, json!({ "roots": [{ "uri": src }] }));
     let early = server.wait_response(early, Duration::from_secs(20));
     assert_eq!(

@@ -53,7 +53,7 @@ fn read_text_file_accepts_absolute_relative_and_file_uri_paths() {
         server.path("README.md"),
         "README.md".to_owned(),
         "./README.md".to_owned(),
-        format!("file://{}", server.path("README.md")),
+        crate::support::file_uri(&server.path("README.md")),
     ] {
         assert_eq!(
             text(&server.call_ok("read_text_file", json!({"path": path}))),
@@ -624,7 +624,7 @@ fn special_characters_in_names_work() {
     assert_eq!(found["structuredContent"]["matches"], json!([server.path("odd names/a b#c?.txt")]));
     let read = server.call_ok(
         "read_text_file",
-        json!({"path": format!("file://{}/odd%20names/a%20b%23c%3F.txt", server.path(""))}),
+        json!({"path": crate::support::file_uri(&format!("{}/odd%20names/a%20b%23c%3F.txt", server.path("")))}),
     );
     assert_eq!(text(&read), "odd\n");
 }

@@ -138,7 +138,7 @@ fn a_long_walk_reports_progress_and_stops_when_cancelled() {
 fn progress_after_holds_at_its_edges() {
     let dir = tempfile::tempdir().unwrap();
     for (value, ok) in [("10ms", true), ("9ms", false), ("0", false), ("60m", true)] {
-        let output = std::process::Command::new(crate::support::BIN)
+        let output = std::process::Command::new(&*crate::support::BIN)
             .arg(dir.path())
             .args(["--progress-after", value])
             .stdin(std::process::Stdio::null())

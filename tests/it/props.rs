@@ -12,6 +12,7 @@ use mcp_files_sqlite::cli::Args;
 use mcp_files_sqlite::config::Config;
 use mcp_files_sqlite::sandbox::Sandbox;
 use mcp_files_sqlite::sandbox::path::{PathInput, RelPath, parse_input};
+use mcp_files_sqlite::sandbox::platform;
 use mcp_files_sqlite::sandbox::read::TextRequest;
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -72,10 +73,10 @@ proptest! {
 
     #[test]
     fn parse_then_display_is_the_identity(path in relative_path()) {
-        if let Ok(PathInput::Relative(rel)) = parse_input(&path) {
+        if let Ok(PathInput::Relative(rel)) = parse_input(&path, platform::SYNTAX) {
             prop_assert_eq!(RelPath::parse(rel.as_str()).unwrap(), rel.clone());
             // Normalizing twice changes nothing.
-            let again = parse_input(rel.as_str());
+            let again = parse_input(rel.as_str(), platform::SYNTAX);
             if rel.is_root() {
                 prop_assert!(again.is_err() || again == Ok(PathInput::Relative(rel.clone())));
             } else {
@@ -88,7 +89,7 @@ proptest! {
     #[test]
     fn dot_dot_anywhere_is_refused(path in relative_path()) {
         if path.split('/').any(|c| c == "..") {
-            prop_assert!(parse_input(&path).is_err());
+            prop_assert!(parse_input(&path, platform::SYNTAX).is_err());
         }
     }
 

@@ -227,7 +227,7 @@ fn server_exits_promptly_with_status_zero_when_stdin_closes() {
 fn server_exits_cleanly_when_stdin_closes_before_the_handshake() {
     let dir = tempfile::tempdir().unwrap();
     let output =
-        Command::new(BIN).arg(dir.path()).stdin(std::process::Stdio::null()).output().unwrap();
+        Command::new(&*BIN).arg(dir.path()).stdin(std::process::Stdio::null()).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(output.stdout.is_empty(), "stdout must carry only protocol messages");
 }
@@ -269,9 +269,9 @@ fn invalid_limit_fails_at_start() {
 
 #[test]
 fn version_and_help() {
-    let version = Command::new(BIN).arg("--version").output().unwrap();
+    let version = Command::new(&*BIN).arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
-    let help = Command::new(BIN).arg("--help").output().unwrap();
+    let help = Command::new(&*BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     for flag in [
         "--root",
@@ -517,7 +517,7 @@ fn assert_exited_without_draining(server: &mut TestServer) {
 #[test]
 fn stdin_closing_during_a_listen_stream_ends_the_server_at_once() {
     let mut server = TestServer::builder().modern().start();
-    let uri = format!("file://{}", server.path("README.md"));
+    let uri = crate::support::file_uri(&server.path("README.md"));
     server.send_request(
         "subscriptions/listen",
         json!({ "notifications": { "resourceSubscriptions": [uri], "resourcesListChanged": true } }),

@@ -42,8 +42,13 @@ fn list_shows_every_file_with_metadata_and_honours_gitignore() {
     let resources = response["result"]["resources"].as_array().unwrap();
     let uris: Vec<&str> = resources.iter().map(|r| r["uri"].as_str().unwrap()).collect();
     let root = server.path("");
-    assert!(uris.contains(&format!("file://{root}/README.md").as_str()), "{uris:?}");
-    assert!(uris.contains(&format!("file://{root}/src/bookshop/inventory.py").as_str()));
+    assert!(
+        uris.contains(&crate::support::file_uri(&format!("{root}/README.md")).as_str()),
+        "{uris:?}"
+    );
+    assert!(uris.contains(
+        &crate::support::file_uri(&format!("{root}/src/bookshop/inventory.py")).as_str()
+    ));
     assert!(!uris.iter().any(|u| u.contains("/build/")), "ignored files are not listed: {uris:?}");
     assert!(response["result"].get("nextCursor").is_none(), "one page for the sample");
     let readme =
@@ -104,12 +109,17 @@ fn templates_list_the_file_template() {
 fn read_returns_text_or_blob_and_a_directory_is_not_found() {
     let mut server = TestServer::start();
     let root = server.path("");
-    let text = server.request("resources/read", json!({"uri": format!("file://{root}/README.md")}));
+    let text = server.request(
+        "resources/read",
+        json!({"uri": crate::support::file_uri(&format!("{root}/README.md"))}),
+    );
     let contents = &text["result"]["contents"][0];
     assert_eq!(contents["text"], fs::read_to_string(server.root.join("README.md")).unwrap());
     assert_eq!(contents["mimeType"], "text/markdown");
-    let blob =
-        server.request("resources/read", json!({"uri": format!("file://{root}/assets/logo.png")}));
+    let blob = server.request(
+        "resources/read",
+        json!({"uri": crate::support::file_uri(&format!("{root}/assets/logo.png"))}),
+    );
     let contents = &blob["result"]["contents"][0];
     assert_eq!(contents["mimeType"], "image/png");
     let bytes = base64::engine::general_purpose::STANDARD
@@ -117,13 +127,17 @@ fn read_returns_text_or_blob_and_a_directory_is_not_found() {
         .unwrap();
     assert_eq!(bytes, fs::read(server.root.join("assets/logo.png")).unwrap());
     // Ignored files are not listed but can be read through the template.
-    let ignored =
-        server.request("resources/read", json!({"uri": format!("file://{root}/build/bundle.js")}));
+    let ignored = server.request(
+        "resources/read",
+        json!({"uri": crate::support::file_uri(&format!("{root}/build/bundle.js"))}),
+    );
     assert!(ignored["result"]["contents"][0]["text"].as_str().unwrap().contains("generated"));
     // A directory is no resource (issue 10): not found, with a pointer to list_directory.
-    for uri in
-        [format!("file://{root}/src"), format!("file://{root}/src/"), format!("file://{root}")]
-    {
+    for uri in [
+        crate::support::file_uri(&format!("{root}/src")),
+        crate::support::file_uri(&format!("{root}/src/")),
+        crate::support::file_uri(&root),
+    ] {
         let dir = server.request("resources/read", json!({ "uri": uri }));
         assert_eq!(dir["error"]["code"], -32002, "{uri}: {dir}");
         let message = dir["error"]["message"].as_str().unwrap_or_default();
@@ -136,7 +150,7 @@ fn missing_resources_are_not_found_in_both_eras() {
     let mut legacy = TestServer::start();
     let root = legacy.path("");
     for uri in [
-        format!("file://{root}/nope.txt"),
+        crate::support::file_uri(&format!("{root}/nope.txt")),
         "sqlite://nothing/schema".to_owned(),
         "https://example.com/".to_owned(),
     ] {
@@ -145,14 +159,18 @@ fn missing_resources_are_not_found_in_both_eras() {
         assert!(response.get("result").is_none(), "never empty contents: {response}");
     }
     let mut modern = TestServer::builder().modern().start();
-    let response = modern
-        .request("resources/read", json!({"uri": format!("file://{}/nope.txt", modern.path(""))}));
+    let response = modern.request(
+        "resources/read",
+        json!({"uri": crate::support::file_uri(&format!("{}/nope.txt", modern.path("")))}),
+    );
     assert_eq!(
         response["error"]["code"], -32602,
         "2026-07-28 clients get invalid params: {response}"
     );
-    let found = modern
-        .request("resources/read", json!({"uri": format!("file://{}/README.md", modern.path(""))}));
+    let found = modern.request(
+        "resources/read",
+        json!({"uri": crate::support::file_uri(&format!("{}/README.md", modern.path("")))}),
+    );
     assert!(found["result"]["contents"][0]["text"].is_string(), "{found}");
 }
 
@@ -166,11 +184,20 @@ fn read_refuses_files_over_the_limits() {
             fs::write(root.join("ok.bin"), vec![0u8; 1500]).unwrap();
         });
     let root = server.path("");
-    let big = server.request("resources/read", json!({"uri": format!("file://{root}/big.txt")}));
+    let big = server.request(
+        "resources/read",
+        json!({"uri": crate::support::file_uri(&format!("{root}/big.txt"))}),
+    );
     assert_eq!(big["error"]["code"], -32602, "{big}");
     assert!(big["error"]["message"].as_str().unwrap().contains("--max-read-bytes"), "{big}");
-    let bin = server.request("resources/read", json!({"uri": format!("file://{root}/big.bin")}));
+    let bin = server.request(
+        "resources/read",
+        json!({"uri": crate::support::file_uri(&format!("{root}/big.bin"))}),
+    );
     assert!(bin["error"]["message"].as_str().unwrap().contains("--max-media-bytes"), "{bin}");
-    let ok = server.request("resources/read", json!({"uri": format!("file://{root}/ok.bin")}));
+    let ok = server.request(
+        "resources/read",
+        json!({"uri": crate::support::file_uri(&format!("{root}/ok.bin"))}),
+    );
     assert!(ok["result"]["contents"][0]["blob"].is_string(), "{ok}");
 }

@@ -19,7 +19,7 @@ const LIST_CHANGED: &str = "notifications/resources/list_changed";
 const WAIT: Duration = Duration::from_secs(20);
 
 fn file_uri(server: &TestServer, rel: &str) -> String {
-    format!("file://{}", server.path(rel))
+    crate::support::file_uri(&server.path(rel))
 }
 
 /// A legacy server on a copy of `sample-data/` with a short debounce (unless `extra` sets one),
@@ -294,13 +294,13 @@ fn outside_traversal_and_malformed_uris_are_refused() {
     let root = server.path("");
     let refused = [
         "file:///etc/passwd".to_owned(),
-        format!("file://{root}/../outside.txt"),
-        format!("file://{root}/docs/../../outside.txt"),
-        format!("file://{root}/%2e%2e/outside.txt"),
-        format!("file://{root}/docs%2f..%2f..%2foutside.txt"),
-        format!("file://{root}-old/x"),
-        format!("file://{root}/link-out"),
-        format!("file://{root}/a\u{0}b"),
+        crate::support::file_uri(&format!("{root}/../outside.txt")),
+        crate::support::file_uri(&format!("{root}/docs/../../outside.txt")),
+        crate::support::file_uri(&format!("{root}/%2e%2e/outside.txt")),
+        crate::support::file_uri(&format!("{root}/docs%2f..%2f..%2foutside.txt")),
+        crate::support::file_uri(&format!("{root}-old/x")),
+        crate::support::file_uri(&format!("{root}/link-out")),
+        crate::support::file_uri(&format!("{root}/a\u{0}b")),
         "https://example.com/x".to_owned(),
         "sqlite://nope/schema".to_owned(),
         "sqlite://bad name/schema".to_owned(),
@@ -470,8 +470,12 @@ fn watch_off_declares_nothing_and_refuses_subscriptions() {
 }
 
 fn start_status(args: &[&str], dir: &Path) -> (bool, String) {
-    let output =
-        Command::new(BIN).arg(dir).args(args).stdin(std::process::Stdio::null()).output().unwrap();
+    let output = Command::new(&*BIN)
+        .arg(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
     (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 

@@ -17,8 +17,33 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-/// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_mcp-files-sqlite");
+/// The binary under test, as a path this process can run.
+pub static BIN: std::sync::LazyLock<PathBuf> =
+    std::sync::LazyLock::new(|| host_path(env!("CARGO_BIN_EXE_mcp-files-sqlite")));
+
+/// A path cargo gave at compile time, as this process must spell it: under Wine (the Windows
+/// suite runs there) the Linux file system is drive `Z:`.
+pub fn host_path(path: &str) -> PathBuf {
+    if cfg!(windows) && path.starts_with('/') {
+        PathBuf::from(format!("Z:{}", path.replace('/', "\\")))
+    } else {
+        PathBuf::from(path)
+    }
+}
+
+/// A file in the repository.
+pub fn repo_path(rel: &str) -> PathBuf {
+    host_path(env!("CARGO_MANIFEST_DIR")).join(rel.replace('/', std::path::MAIN_SEPARATOR_STR))
+}
+
+/// The `file://` URI of an absolute path, on either system (`file:///C:/x` on Windows).
+pub fn file_uri(path: &str) -> String {
+    if cfg!(windows) {
+        format!("file:///{}", path.replace('\\', "/"))
+    } else {
+        format!("file://{path}")
+    }
+}
 
 /// Default wait for a response.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
@@ -145,7 +170,10 @@ impl Builder {
         if self.sample_data {
             copy_tree(&sample_data(), &root);
         }
-        let root = root.canonicalize().expect("canonical root");
+        // Canonical, in the form users write (not Windows' verbatim \\?\ form).
+        let root = mcp_files_sqlite::sandbox::platform::simplified(
+            root.canonicalize().expect("canonical root"),
+        );
         setup(base.path(), &root);
         let mut args: Vec<String> = Vec::new();
         if self.root_arg {
@@ -452,13 +480,18 @@ impl TestServer {
         self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// A path under the root, as a string.
+    /// A path under the root, as a string with the system's separators (`rel` uses `/`).
     pub fn path(&self, rel: &str) -> String {
         if rel.is_empty() {
             self.root.display().to_string()
         } else {
-            self.root.join(rel).display().to_string()
+            self.root.join(rel.replace('/', std::path::MAIN_SEPARATOR_STR)).display().to_string()
         }
+    }
+
+    /// The `file://` URI of a path under the root.
+    pub fn uri(&self, rel: &str) -> String {
+        file_uri(&self.path(rel))
     }
 
     /// Panics with the context needed to debug the failure.
@@ -527,7 +560,7 @@ impl Drop for TestServer {
 /// stderr. Errors must never reach stdout, which belongs to the protocol.
 pub fn start_error<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
     let output =
-        Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("run the binary");
+        Command::new(&*BIN).args(args).stdin(Stdio::null()).output().expect("run the binary");
     let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
     assert_ne!(output.status.code(), Some(0), "{shown:?} should fail");
     assert!(output.stdout.is_empty(), "errors go to stderr, never stdout");
@@ -555,7 +588,7 @@ pub fn text(result: &Value) -> String {
 
 /// The repository's `sample-data/` directory.
 pub fn sample_data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data")
+    repo_path("sample-data")
 }
 
 /// Copies a directory tree (files and directories only).
@@ -620,12 +653,12 @@ fn spawn(
             let mut c = Command::new("sh");
             c.arg("-c")
                 .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
-                .arg(BIN)
+                .arg(&*BIN)
                 .args(&args);
             c
         }
         None => {
-            let mut c = Command::new(BIN);
+            let mut c = Command::new(&*BIN);
             c.args(&args);
             c
         }

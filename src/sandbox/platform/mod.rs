@@ -1,0 +1,185 @@
+//! The one seam where the sandbox meets the operating system's differences. Nothing else in the
+//! crate branches on the platform; everything here has the same signature on every system.
+//!
+//! - What an entry is (`kind_of`): FIFOs, sockets and devices exist only on Unix.
+//! - Which file an entry is (`file_id`): device and inode on Unix, volume serial number and file
+//!   index on Windows.
+//! - Renaming without replacing (`rename_noreplace`): `renameat2(RENAME_NOREPLACE)` (or
+//!   `renameatx_np(RENAME_EXCL)` on macOS) where the kernel has it; a hard link and an unlink for
+//!   files on Windows.
+//! - Replacing a file that another program holds open (`is_sharing_violation`): Windows refuses
+//!   it for a moment; Unix never does.
+//! - Error kinds that `std` does not name (`is_cross_device`, `is_symlink_loop`).
+//! - Permission bits for `get_file_info` (`permission_bits`).
+//! - How names compare (`names_match`): case-insensitively on Windows and macOS, whose usual file
+//!   systems (NTFS, APFS) ignore case, so a path spelled `C:\Users\Me\Proj\x` or
+//!   `/users/me/proj/x` is matched against its root, a read-only root nested in a writable one,
+//!   a protected database and the client's roots the way the file system will resolve it.
+//! - How clients write paths (`SYNTAX`): Unix syntax, or Windows syntax with drive letters,
+//!   backslashes, UNC and verbatim prefixes, and its forbidden names. The parser for both lives in
+//!   `sandbox::path` and is tested for both on every system.
+//! - How a host path becomes components (`prefix_token`): Windows prefixes (`C:`, `\\server\share`,
+//!   `\\?\C:`) become one leading component.
+//!
+//! Imports nothing from the crate but `sandbox::root::Kind` and `sandbox::path::Syntax`.
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as native;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as native;
+
+use std::io;
+use std::path::PrefixComponent;
+
+use cap_std::fs::{Dir, FileType, Metadata};
+
+use crate::sandbox::path::Syntax;
+use crate::sandbox::root::Kind;
+
+/// The path syntax clients use on this system.
+pub const SYNTAX: Syntax = if cfg!(windows) { Syntax::Windows } else { Syntax::Unix };
+
+/// Whether this system's usual file systems ignore case in names (NTFS, APFS).
+pub const CASE_INSENSITIVE: bool = cfg!(any(windows, target_os = "macos", target_os = "ios"));
+
+/// Which file an entry is: two entries with the same id are the same file (hard links included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// The device (Unix) or volume serial number (Windows).
+    pub device: u64,
+    /// The inode (Unix) or file index (Windows).
+    pub index: u64,
+}
+
+/// The kind of an entry from its (not followed) file type.
+pub fn kind_of(file_type: FileType) -> Kind {
+    if file_type.is_file() {
+        Kind::File
+    } else if file_type.is_dir() {
+        Kind::Dir
+    } else if file_type.is_symlink() {
+        Kind::Symlink
+    } else {
+        native::special_kind(file_type)
+    }
+}
+
+/// Which file `meta` describes, when the system says (metadata read from a directory listing on
+/// Windows may not carry it).
+pub fn file_id(meta: &Metadata) -> Option<FileId> {
+    native::file_id(meta)
+}
+
+/// A number that changes whenever the entry's status changes (Unix's ctime), or 0 where there is
+/// none; pollers hash it with the size and modification time.
+pub fn change_stamp(meta: &Metadata) -> u64 {
+    native::change_stamp(meta)
+}
+
+/// The permission bits shown by `get_file_info`: the Unix mode's low 12 bits; on Windows, `0o444`
+/// for a read-only entry and `0o666` otherwise.
+pub fn permission_bits(meta: &Metadata) -> u32 {
+    native::permission_bits(meta)
+}
+
+/// Renames `from` (in `from_dir`) to `to` (in `to_dir`), failing with `AlreadyExists` if `to`
+/// exists, whatever races with it where the system allows (see the module comment).
+pub fn rename_noreplace(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> io::Result<()> {
+    native::rename_noreplace(from_dir, from, to_dir, to)
+}
+
+/// Whether an error says source and destination are on different file systems.
+pub fn is_cross_device(err: &io::Error) -> bool {
+    native::is_cross_device(err)
+}
+
+/// Whether an error says a path has too many levels of symbolic links.
+pub fn is_symlink_loop(err: &io::Error) -> bool {
+    native::is_symlink_loop(err)
+}
+
+/// Whether an error says another program holds the file open in a way that forbids the change
+/// (Windows); such a change may succeed if retried a moment later.
+pub fn is_sharing_violation(err: &io::Error) -> bool {
+    native::is_sharing_violation(err)
+}
+
+/// Whether two names (path components) name the same entry on this system's usual file systems.
+pub fn names_match(a: &str, b: &str) -> bool {
+    names_match_with(CASE_INSENSITIVE, a, b)
+}
+
+/// `names_match` with the case rule given, so both rules are tested on every system. Case is
+/// folded with Unicode's simple lowercase mapping (what NTFS and APFS approximate).
+pub fn names_match_with(case_insensitive: bool, a: &str, b: &str) -> bool {
+    if !case_insensitive || a == b {
+        return a == b;
+    }
+    a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
+}
+
+/// Whether the component list `path` is `prefix` or lies below it, names compared as this system
+/// compares them.
+pub fn components_start_with(path: &[String], prefix: &[String]) -> bool {
+    path.len() >= prefix.len() && path.iter().zip(prefix).all(|(a, b)| names_match(a, b))
+}
+
+/// A canonical path in the form users write: Windows' `canonicalize` answers `\\?\C:\x` and
+/// `\\?\UNC\server\share\x`; these become `C:\x` and `\\server\share\x`, so that verbatim
+/// client paths match a root only when the user gave the root that way. Other paths are
+/// returned unchanged.
+pub fn simplified(path: std::path::PathBuf) -> std::path::PathBuf {
+    use std::path::{Component, Prefix};
+    let mut components = path.components();
+    let Some(Component::Prefix(prefix)) = components.next() else { return path };
+    let rest: std::path::PathBuf = components.collect();
+    let head = match prefix.kind() {
+        Prefix::VerbatimDisk(letter) => format!("{}:\\", char::from(letter)),
+        Prefix::VerbatimUNC(server, share) => match (server.to_str(), share.to_str()) {
+            (Some(server), Some(share)) => format!(r"\\{server}\{share}\"),
+            _ => return path,
+        },
+        _ => return path,
+    };
+    let rest = rest.strip_prefix(std::path::MAIN_SEPARATOR_STR).unwrap_or(&rest).to_owned();
+    std::path::PathBuf::from(head).join(rest)
+}
+
+/// The leading component for a Windows path prefix, in the form client paths are parsed into
+/// (`sandbox::path`): `C:` (drive letter upper-cased), `\\server\share`, `\\?\C:`,
+/// `\\?\UNC\server\share`. `None` for device namespaces (`\\.\`), which never name a root.
+pub fn prefix_token(prefix: PrefixComponent<'_>) -> Option<String> {
+    use std::path::Prefix;
+    let text = |s: &std::ffi::OsStr| s.to_str().map(str::to_owned);
+    Some(match prefix.kind() {
+        Prefix::Disk(letter) => format!("{}:", char::from(letter).to_ascii_uppercase()),
+        Prefix::VerbatimDisk(letter) => {
+            format!(r"\\?\{}:", char::from(letter).to_ascii_uppercase())
+        }
+        Prefix::UNC(server, share) => format!(r"\\{}\{}", text(server)?, text(share)?),
+        Prefix::VerbatimUNC(server, share) => {
+            format!(r"\\?\UNC\{}\{}", text(server)?, text(share)?)
+        }
+        Prefix::Verbatim(name) => format!(r"\\?\{}", text(name)?),
+        Prefix::DeviceNS(_) => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_compare_by_the_case_rule() {
+        assert!(names_match_with(false, "Proj", "Proj"));
+        assert!(!names_match_with(false, "Proj", "proj"));
+        assert!(names_match_with(true, "Proj", "pROJ"));
+        assert!(names_match_with(true, "ÄRGER.txt", "ärger.TXT"));
+        assert!(!names_match_with(true, "a", "b"));
+        assert!(!names_match_with(true, "ab", "a"));
+    }
+}

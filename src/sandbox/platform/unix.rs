@@ -1,0 +1,69 @@
+//! Unix (Linux, macOS, the BSDs): special files, inodes, mode bits, `renameat2`.
+
+use std::io;
+
+use cap_std::fs::{Dir, FileType, FileTypeExt, Metadata, MetadataExt};
+use rustix::fs::RenameFlags;
+use rustix::io::Errno;
+
+use crate::sandbox::platform::FileId;
+use crate::sandbox::root::Kind;
+
+pub(super) fn special_kind(file_type: FileType) -> Kind {
+    if file_type.is_fifo() {
+        Kind::Fifo
+    } else if file_type.is_socket() {
+        Kind::Socket
+    } else if file_type.is_char_device() {
+        Kind::CharDevice
+    } else if file_type.is_block_device() {
+        Kind::BlockDevice
+    } else {
+        Kind::Unknown
+    }
+}
+
+pub(super) fn file_id(meta: &Metadata) -> Option<FileId> {
+    Some(FileId { device: meta.dev(), index: meta.ino() })
+}
+
+pub(super) fn change_stamp(meta: &Metadata) -> u64 {
+    (meta.ctime() as u64).wrapping_mul(1_000_000_000).wrapping_add(meta.ctime_nsec() as u64)
+}
+
+pub(super) fn permission_bits(meta: &Metadata) -> u32 {
+    meta.mode() & 0o7777
+}
+
+/// `renameat2(RENAME_NOREPLACE)` on Linux, `renameatx_np(RENAME_EXCL)` on macOS (both through
+/// rustix). Where the kernel or file system lacks it, a check and a plain rename: a race there
+/// can only replace an entry created in that instant.
+pub(super) fn rename_noreplace(
+    from_dir: &Dir,
+    from: &str,
+    to_dir: &Dir,
+    to: &str,
+) -> io::Result<()> {
+    match rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+            if to_dir.symlink_metadata(to).is_ok() {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            from_dir.rename(from, to_dir, to)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) fn is_cross_device(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(Errno::XDEV.raw_os_error())
+}
+
+pub(super) fn is_symlink_loop(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(Errno::LOOP.raw_os_error())
+}
+
+pub(super) fn is_sharing_violation(_err: &io::Error) -> bool {
+    false
+}

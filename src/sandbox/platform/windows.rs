@@ -1,0 +1,82 @@
+//! Windows: no special files in directories, volume serial numbers and file indexes, the
+//! read-only attribute, and renames that replace unless told otherwise.
+
+use std::io;
+
+use cap_primitives::fs::_WindowsByHandle;
+use cap_std::fs::{Dir, FileType, Metadata};
+
+use crate::sandbox::platform::FileId;
+use crate::sandbox::root::Kind;
+
+/// `ERROR_SHARING_VIOLATION`: another program has the file open without sharing it.
+const ERROR_SHARING_VIOLATION: i32 = 32;
+/// `ERROR_LOCK_VIOLATION`.
+const ERROR_LOCK_VIOLATION: i32 = 33;
+/// `ERROR_ACCESS_DENIED`: also what replacing a file that is open (without `FILE_SHARE_DELETE`)
+/// or marked for deletion reports.
+const ERROR_ACCESS_DENIED: i32 = 5;
+/// `ERROR_NOT_SAME_DEVICE`.
+const ERROR_NOT_SAME_DEVICE: i32 = 17;
+/// `ERROR_CANT_RESOLVE_FILENAME`: too many levels of reparse points.
+const ERROR_CANT_RESOLVE_FILENAME: i32 = 1921;
+
+pub(super) fn special_kind(_file_type: FileType) -> Kind {
+    // Named pipes and devices live in their own namespaces (`\\.\`), never in a directory.
+    Kind::Unknown
+}
+
+pub(super) fn file_id(meta: &Metadata) -> Option<FileId> {
+    Some(FileId {
+        device: u64::from(_WindowsByHandle::volume_serial_number(meta)?),
+        index: _WindowsByHandle::file_index(meta)?,
+    })
+}
+
+pub(super) fn change_stamp(meta: &Metadata) -> u64 {
+    u64::from(_WindowsByHandle::file_attributes(meta))
+}
+
+pub(super) fn permission_bits(meta: &Metadata) -> u32 {
+    if meta.permissions().readonly() { 0o444 } else { 0o666 }
+}
+
+/// A file is renamed by hard-linking it under the new name (which fails if the name exists) and
+/// removing the old name: no instant in which an existing destination could be replaced. A
+/// directory cannot be hard-linked: it is checked and renamed, and Windows refuses to replace an
+/// existing directory anyway.
+pub(super) fn rename_noreplace(
+    from_dir: &Dir,
+    from: &str,
+    to_dir: &Dir,
+    to: &str,
+) -> io::Result<()> {
+    let meta = from_dir.symlink_metadata(from)?;
+    if meta.is_file() {
+        match from_dir.hard_link(from, to_dir, to) {
+            Ok(()) => return from_dir.remove_file(from),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Err(err),
+            // File systems without hard links (FAT) fall through to the checked rename.
+            Err(_) => {}
+        }
+    }
+    if to_dir.symlink_metadata(to).is_ok() {
+        return Err(io::ErrorKind::AlreadyExists.into());
+    }
+    from_dir.rename(from, to_dir, to)
+}
+
+pub(super) fn is_cross_device(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(ERROR_NOT_SAME_DEVICE)
+}
+
+pub(super) fn is_symlink_loop(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(ERROR_CANT_RESOLVE_FILENAME)
+}
+
+pub(super) fn is_sharing_violation(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION | ERROR_ACCESS_DENIED)
+    )
+}
