@@ -808,16 +808,13 @@ impl Bench {
         }
         client.wait_for("list_changed", |m| m["method"] == "notifications/resources/list_changed");
         for path in &targets {
-            client.request(
-                "resources/subscribe",
-                json!({ "uri": format!("file://{}", path.display()) }),
-            );
+            client.request("resources/subscribe", json!({ "uri": file_uri(path) }));
         }
         client.clear_backlog();
         let mut latencies = Vec::new();
         for i in 0..self.plan.changes {
             let path = &targets[i % targets.len()];
-            let uri = format!("file://{}", path.display());
+            let uri = file_uri(path);
             let written = Instant::now();
             std::fs::write(path, format!("change {i}")).unwrap();
             let (at, _) = client.wait_for("an update", |m| {
@@ -905,4 +902,14 @@ fn write_report(out: &Path, bench: &Bench) {
         }
     }
     std::fs::write(out, text).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
+}
+
+/// The `file://` URI of an absolute path (`file:///C:/x` for a Windows drive path).
+fn file_uri(path: &Path) -> String {
+    let path = path.display().to_string();
+    if path.as_bytes().get(1) == Some(&b':') {
+        format!("file:///{}", path.replace('\\', "/"))
+    } else {
+        format!("file://{path}")
+    }
 }

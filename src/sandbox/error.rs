@@ -45,6 +45,18 @@ pub enum Error {
     )]
     ReadOnly { root: String },
 
+    /// A change to a file marked read-only.
+    #[error(
+        "\"{path}\" is marked read-only (no write permission, or the read-only attribute on Windows); make it writable first if it should change"
+    )]
+    ReadOnlyFile { path: String },
+
+    /// Another program holds the file open and does not let it be replaced (Windows).
+    #[error(
+        "\"{path}\" is open in another program that does not let it be replaced; nothing was written. Close it there (or wait a moment) and try again"
+    )]
+    Busy { path: String },
+
     /// A change to a file the server protects from the file tools (a configured database and its
     /// journal files), or to a directory holding one or holding a read-only root.
     #[error("\"{path}\" {what}; {hint}")]
@@ -123,6 +135,7 @@ impl Error {
             io::ErrorKind::NotADirectory => Error::NotADirectory { path },
             io::ErrorKind::IsADirectory => Error::IsADirectory { path },
             io::ErrorKind::DirectoryNotEmpty => Error::DirectoryNotEmpty { path },
+            io::ErrorKind::ResourceBusy => Error::Busy { path },
             _ if crate::sandbox::platform::is_symlink_loop(&source) => Error::SymlinkLoop { path },
             // cap-std reports an attempt to leave the root (a raced symlink) as PermissionDenied
             // with this message; answer it like every other escape.

@@ -91,7 +91,7 @@ impl Sandbox {
         self.check_mutable(&loc)?;
         let path = self.display(&loc);
         let previous = match &resolved.meta {
-            Some(meta) => Some(require_file(meta, &path)?),
+            Some(meta) => Some(require_writable_file(meta, &path)?),
             None => None,
         };
         let (parent, name) = self.open_parent(&loc, &resolved, true)?;
@@ -110,6 +110,7 @@ impl Sandbox {
         let (loc, mut file, meta) = self.open_for_read(input)?;
         if !dry_run {
             self.check_mutable(&loc)?;
+            require_writable_file(&meta, &self.display(&loc))?;
         }
         let path = self.display(&loc);
         let limit = self.limits.max_edit_bytes;
@@ -127,6 +128,8 @@ impl Sandbox {
             .take(limit)
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io("reading", &path, e))?;
+        // Windows cannot replace a file this process still holds open.
+        drop(file);
         let before =
             into_text(bytes).map_err(|at| Error::NotText { path: path.clone(), at: Some(at) })?;
         let (after, replacements) = apply_edits(&before, edits).map_err(|f| Error::Edit {
@@ -253,7 +256,7 @@ impl Sandbox {
             Err(Error::AlreadyExists { .. }) if overwrite && kind == Kind::File => {
                 let (to, resolved) = self.locate_resolved(destination, true)?;
                 let path = self.display(&to);
-                require_file(
+                require_writable_file(
                     resolved.meta.as_ref().ok_or(Error::NotFound { path: path.clone() })?,
                     &path,
                 )?;
@@ -501,14 +504,14 @@ fn write_temp_then_rename(
         file.sync_all()?;
         drop(file);
         match replace {
-            Replace::Allow => dir.rename(&temp, dir, name),
+            Replace::Allow => rename_over(dir, &temp, name),
             Replace::Never => rename_noreplace(dir, &temp, dir, name),
             Replace::IfUnchanged(check) => {
                 let current = dir.symlink_metadata(name)?;
                 if !check(&current) {
                     return Err(io::Error::new(io::ErrorKind::WouldBlock, "changed on disk"));
                 }
-                dir.rename(&temp, dir, name)
+                rename_over(dir, &temp, name)
             }
         }
     })();
@@ -516,6 +519,30 @@ fn write_temp_then_rename(
         let _ = dir.remove_file(&temp);
     }
     result
+}
+
+/// How often, and how far apart, replacing a file that another program holds open is tried
+/// (Windows refuses it while the other program has the file open; editors and indexers often
+/// hold a file for a moment). About a second in all, then the write fails with `ResourceBusy`.
+const BUSY_RETRIES: u32 = 10;
+const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Renames the finished temporary file over `name`. Where the system refuses because another
+/// program holds the file open, tries again a few times; the old file stays whole throughout.
+fn rename_over(dir: &Dir, temp: &str, name: &str) -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match dir.rename(temp, dir, name) {
+            Err(err) if platform::is_sharing_violation(&err) => {
+                tries += 1;
+                if tries > BUSY_RETRIES {
+                    return Err(io::Error::new(io::ErrorKind::ResourceBusy, err));
+                }
+                std::thread::sleep(BUSY_PAUSE);
+            }
+            other => return other,
+        }
+    }
 }
 
 /// `renameat2` with `RENAME_NOREPLACE`; on file systems without it, a checked plain rename.
@@ -530,6 +557,16 @@ fn require_file(meta: &Metadata, path: &str) -> Result<Permissions> {
         Kind::Dir => Err(Error::IsADirectory { path: path.to_owned() }),
         kind => Err(Error::SpecialFile { path: path.to_owned(), kind: kind.name() }),
     }
+}
+
+/// `require_file` for a file about to be replaced: one marked read-only (no write permission on
+/// Unix, the read-only attribute on Windows) is refused, as every editor would.
+fn require_writable_file(meta: &Metadata, path: &str) -> Result<Permissions> {
+    let permissions = require_file(meta, path)?;
+    if permissions.readonly() {
+        return Err(Error::ReadOnlyFile { path: path.to_owned() });
+    }
+    Ok(permissions)
 }
 
 /// Whether two metadata snapshots describe the same version of a file (same file, size, mtime).

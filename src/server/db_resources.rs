@@ -183,24 +183,27 @@ fn completion(candidates: Vec<String>, prefix: &str) -> CompletionInfo {
 /// leading slash): the allowed directories when `value` is above them, else the entries of the
 /// directory `value` ends in. Nothing outside the sandbox is listed.
 fn path_candidates(sandbox: &crate::sandbox::Sandbox, value: &str) -> Vec<String> {
-    let slash = if value.starts_with('/') { "" } else { "/" };
-    let full = format!("{slash}{value}");
-    let strip = |path: String| {
-        if slash.is_empty() { path } else { path.trim_start_matches('/').to_owned() }
-    };
+    // Candidates are what follows `file:///` in a URI, with `/` separators: `home/u/proj/` for
+    // `/home/u/proj`, `C:/proj/` for `C:\proj` (only Windows has paths of that shape).
+    let uri_tail = |display: &str| display.replace('\\', "/").trim_start_matches('/').to_owned();
+    let value = value.trim_start_matches('/');
     let mut out: Vec<String> = sandbox
         .allowed()
         .into_iter()
-        .filter(|d| d.path.starts_with(&full))
-        .map(|d| strip(format!("{}/", d.path.trim_end_matches('/'))))
+        .map(|d| format!("{}/", uri_tail(&d.path).trim_end_matches('/')))
+        .filter(|tail| tail.starts_with(value))
         .collect();
-    let (dir, _) = full.rsplit_once('/').unwrap_or(("", ""));
-    if !dir.is_empty()
-        && let Ok(listing) = sandbox.list_directory(dir, false, SortBy::Name)
-    {
+    let (dir, _) = value.rsplit_once('/').unwrap_or(("", ""));
+    if dir.is_empty() {
+        return out;
+    }
+    let bytes = dir.as_bytes();
+    let is_drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    let listed = if is_drive { dir.to_owned() } else { format!("/{dir}") };
+    if let Ok(listing) = sandbox.list_directory(&listed, false, SortBy::Name) {
         for entry in listing.entries {
             let suffix = if entry.kind == Kind::Dir { "/" } else { "" };
-            out.push(strip(format!("{dir}/{}{suffix}", entry.name)));
+            out.push(format!("{dir}/{}{suffix}", entry.name));
         }
     }
     out

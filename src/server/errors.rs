@@ -39,6 +39,8 @@ pub fn resource_error(uri: &str, err: &sandbox::Error) -> ErrorData {
         | E::NotADirectory { .. }
         | E::SymlinkLoop { .. } => ErrorData::invalid_params(err.to_string(), data),
         E::ReadOnly { .. }
+        | E::ReadOnlyFile { .. }
+        | E::Busy { .. }
         | E::Protected { .. }
         | E::AlreadyExists { .. }
         | E::DirectoryNotEmpty { .. }
@@ -76,6 +78,8 @@ mod tests {
             E::NotADirectory { path: path() },
             E::SpecialFile { path: path(), kind: "FIFO" },
             E::ReadOnly { root: "/r".into() },
+            E::ReadOnlyFile { path: path() },
+            E::Busy { path: path() },
             E::Protected {
                 path: path(),
                 what: "is the database \"shop\"".into(),
@@ -124,6 +128,8 @@ mod tests {
                 | sandbox::Error::Outside { .. }
                 | sandbox::Error::IsADirectory { .. } => ErrorCode::RESOURCE_NOT_FOUND,
                 sandbox::Error::ReadOnly { .. }
+                | sandbox::Error::ReadOnlyFile { .. }
+                | sandbox::Error::Busy { .. }
                 | sandbox::Error::Protected { .. }
                 | sandbox::Error::AlreadyExists { .. }
                 | sandbox::Error::DirectoryNotEmpty { .. }

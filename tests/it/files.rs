@@ -2,17 +2,25 @@
 //! (snapshots, with the temporary root replaced by `<root>`).
 
 use std::fs;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, fingerprint, text};
+use crate::support::{TestServer, fingerprint, slashed, text};
 
 /// Replaces the temporary root in every string with `<root>` and drops timestamps.
 fn scrub(server: &TestServer, value: &Value) -> Value {
-    let raw = value.to_string().replace(&server.path(""), "<root>");
+    let mut raw = value
+        .to_string()
+        .replace(&server.uri(""), "file://<root>")
+        .replace(&server.path("").replace('\\', "\\\\"), "<root>");
+    if cfg!(windows) {
+        // One snapshot for both systems: paths below the root with `/`.
+        raw = raw.replace("\\\\", "/");
+    }
     let mut value: Value = serde_json::from_str(&raw).unwrap();
     if let Some(structured) = value.get_mut("structuredContent").and_then(Value::as_object_mut) {
         for key in ["created", "modified", "accessed"] {
@@ -191,11 +199,14 @@ fn write_file_creates_replaces_and_keeps_permissions() {
         "{created}"
     );
     let file = server.root.join("src/bookshop/pricing.py");
+    // Mode bits are Unix's; the read-only attribute of Windows has its own test (windows.rs).
+    #[cfg(unix)]
     fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
     let replaced = server
         .call_ok("write_file", json!({"path": "src/bookshop/pricing.py", "content": "VAT = 0\n"}));
     assert_eq!(replaced["structuredContent"]["created"], false);
     assert_eq!(fs::read_to_string(&file).unwrap(), "VAT = 0\n");
+    #[cfg(unix)]
     assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o7777, 0o640);
     // No temporary files are left behind.
     let leftovers: Vec<_> = fs::read_dir(server.root.join("src/bookshop"))
@@ -370,7 +381,7 @@ fn search_files_by_name_and_path_globs() {
     assert!(!text(&ignored).contains("bundle.js"));
     let with_ignored = server
         .call_ok("search_files", json!({"path": ".", "pattern": "*.js", "includeIgnored": true}));
-    assert!(text(&with_ignored).contains("build/bundle.js"));
+    assert!(slashed(&text(&with_ignored)).contains("build/bundle.js"));
     let none = server.call_ok("search_files", json!({"path": ".", "pattern": "*.cobol"}));
     assert!(text(&none).starts_with("No matches"), "{none}");
     let err = server.call_err("search_files", json!({"path": ".", "pattern": "a["}));
@@ -412,7 +423,7 @@ fn grep_files_finds_lines_with_context() {
 fn grep_skips_ignored_and_binary_files() {
     let mut server = TestServer::start();
     let result = server.call_ok("grep_files", json!({"path": ".", "pattern": "shelf"}));
-    let body = text(&result);
+    let body = slashed(&text(&result));
     assert!(body.contains("web/app.js") && !body.contains("build/bundle.js"), "{body}");
     let png = server.call_ok("grep_files", json!({"path": ".", "pattern": "IHDR"}));
     assert_eq!(png["structuredContent"]["matches"], 0, "{png}");
@@ -482,11 +493,11 @@ fn server_with_read_only_specs() -> (TestServer, String) {
             fs::write(base.join("specs/spec.md"), "# spec\n").unwrap();
             vec![
                 "--ro-root".to_owned(),
-                base.join("specs").canonicalize().unwrap().display().to_string(),
+                crate::support::canonical(&base.join("specs")).display().to_string(),
             ]
         })
         .start();
-    let specs = server.base.path().join("specs").canonicalize().unwrap().display().to_string();
+    let specs = crate::support::canonical(&server.base.path().join("specs")).display().to_string();
     (server, specs)
 }
 
@@ -616,15 +627,56 @@ fn a_read_only_root_nested_in_a_writable_root_stays_read_only() {
     server.call_ok("write_file", json!({"path": "src/new.py", "content": "x"}));
 }
 
+/// A file marked read-only (no write permission; the read-only attribute on Windows) is not
+/// replaced by any tool, as an editor would refuse it.
+#[test]
+fn a_read_only_file_is_not_replaced() {
+    let mut server = TestServer::start();
+    let file = server.root.join("README.md");
+    let mut permissions = fs::metadata(&file).unwrap().permissions();
+    permissions.set_readonly(true);
+    fs::set_permissions(&file, permissions).unwrap();
+    let before = fs::read(&file).unwrap();
+    for (tool, args) in [
+        ("write_file", json!({"path": "README.md", "content": "x"})),
+        (
+            "edit_file",
+            json!({"path": "README.md", "edits": [{"oldText": "Corner", "newText": "x"}]}),
+        ),
+        (
+            "copy_file",
+            json!({"source": "docs/ordering.md", "destination": "README.md", "overwrite": true}),
+        ),
+    ] {
+        let err = server.call_err(tool, args.clone());
+        assert!(err.contains("read-only"), "{tool} {args}: {err}");
+    }
+    assert_eq!(fs::read(&file).unwrap(), before);
+    let dry = server.call_ok(
+        "edit_file",
+        json!({"path": "README.md", "edits": [{"oldText": "Corner", "newText": "x"}], "dryRun": true}),
+    );
+    assert!(text(&dry).contains("-# Corner"), "a dry run only reads: {dry}");
+}
+
 #[test]
 fn special_characters_in_names_work() {
     let mut server = TestServer::start();
-    server.call_ok("write_file", json!({"path": "odd names/a b#c?.txt", "content": "odd\n"}));
+    // `?` is not allowed in Windows names; `#`, spaces and `%` are.
+    let (name, encoded) = if cfg!(windows) {
+        ("a b#c%.txt", "a%20b%23c%25.txt")
+    } else {
+        ("a b#c?.txt", "a%20b%23c%3F.txt")
+    };
+    server.call_ok("write_file", json!({"path": format!("odd names/{name}"), "content": "odd\n"}));
     let found = server.call_ok("search_files", json!({"path": ".", "pattern": "*#*"}));
-    assert_eq!(found["structuredContent"]["matches"], json!([server.path("odd names/a b#c?.txt")]));
+    assert_eq!(
+        found["structuredContent"]["matches"],
+        json!([server.path(&format!("odd names/{name}"))])
+    );
     let read = server.call_ok(
         "read_text_file",
-        json!({"path": crate::support::file_uri(&format!("{}/odd%20names/a%20b%23c%3F.txt", server.path("")))}),
+        json!({"path": crate::support::file_uri(&format!("{}/odd%20names/{encoded}", server.path("")))}),
     );
     assert_eq!(text(&read), "odd\n");
 }
@@ -657,7 +709,7 @@ fn walks_honour_dot_ignore_git_exclusions_and_whitelists() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m.as_str().unwrap().trim_start_matches(&server.path("")).to_owned())
+        .map(|m| slashed(m.as_str().unwrap().trim_start_matches(&server.path(""))))
         .collect();
     assert!(!matches.iter().any(|m| m == "/.git" || m.starts_with("/.git/")), "{matches:?}");
     assert!(!matches.iter().any(|m| m.ends_with(".md") && m != "/README.md"), "{matches:?}");

@@ -5,11 +5,18 @@ mod cli;
 mod escape;
 mod files;
 mod progress;
+// Properties of symlink resolution: Unix symlinks need no privileges (and Wine cannot make them);
+// Windows path syntax has its own unit tests (sandbox::path).
+#[cfg(unix)]
 mod props;
 mod protocol;
 mod regression;
 mod resources;
+// Open-file limits (`ulimit -n 256`) exist only on Unix; Windows has no per-process equivalent.
+#[cfg(unix)]
 mod scale;
 mod sql;
 mod support;
 mod watch;
+#[cfg(windows)]
+mod windows;

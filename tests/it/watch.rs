@@ -299,13 +299,15 @@ fn outside_traversal_and_malformed_uris_are_refused() {
         crate::support::file_uri(&format!("{root}/%2e%2e/outside.txt")),
         crate::support::file_uri(&format!("{root}/docs%2f..%2f..%2foutside.txt")),
         crate::support::file_uri(&format!("{root}-old/x")),
-        crate::support::file_uri(&format!("{root}/link-out")),
         crate::support::file_uri(&format!("{root}/a\u{0}b")),
         "https://example.com/x".to_owned(),
         "sqlite://nope/schema".to_owned(),
         "sqlite://bad name/schema".to_owned(),
         "sqlite://live".to_owned(),
     ];
+    #[cfg(unix)]
+    let refused =
+        [refused.to_vec(), vec![crate::support::file_uri(&format!("{root}/link-out"))]].concat();
     for uri in refused {
         let response = server.request("resources/subscribe", json!({ "uri": uri }));
         let code = &response["error"]["code"];
@@ -541,6 +543,8 @@ fn a_subscription_to_an_ignored_directory_hears_about_its_contents() {
     expect_update(&mut server, &build);
 }
 
+// Windows refuses to replace a file SQLite holds open: nothing can swap a served database there.
+#[cfg(unix)]
 #[test]
 fn a_database_replaced_by_rename_is_followed_by_queries_and_notifications() {
     let mut server = db_server("DELETE", false, &[]);

@@ -772,7 +772,7 @@ fn kind_tag(kind: Kind) -> &'static str {
 
 /// A link block for a file the tool created or changed, so clients can open it as a resource.
 fn link(path: &str) -> ContentBlock {
-    let name = path.rsplit('/').next().unwrap_or(path);
+    let name = path.rsplit(['/', std::path::MAIN_SEPARATOR]).next().unwrap_or(path);
     ContentBlock::resource_link(Resource::new(file_uri(path), name).with_mime_type(mime_for(name)))
 }
 
@@ -785,7 +785,7 @@ fn render_text(out: TextOut) -> CallToolResult {
 }
 
 fn render_media(path: &str, out: BytesOut) -> CallToolResult {
-    let name = path.rsplit('/').next().unwrap_or(path);
+    let name = path.rsplit(['/', std::path::MAIN_SEPARATOR]).next().unwrap_or(path);
     let mime = mime_for(name);
     let data = BASE64.encode(&out.bytes);
     let block = if mime.starts_with("image/") {
@@ -971,8 +971,15 @@ fn render_tree(out: TreeOut) -> CallToolResult {
 }
 
 fn render_search(pattern: &str, out: TreeOut) -> CallToolResult {
-    let base = out.path.trim_end_matches('/');
-    let matches: Vec<String> = out.entries.iter().map(|e| format!("{base}/{}", e.rel)).collect();
+    let separator = std::path::MAIN_SEPARATOR;
+    let base = out.path.trim_end_matches(separator);
+    let matches: Vec<String> = out
+        .entries
+        .iter()
+        .map(|e| {
+            format!("{base}{separator}{}", e.rel.as_str().replace('/', &separator.to_string()))
+        })
+        .collect();
     let mut text = if matches.is_empty() {
         format!(
             "No matches for \"{pattern}\" under {} (ignored files are skipped; set includeIgnored: true to search them)",

@@ -36,6 +36,16 @@ pub fn repo_path(rel: &str) -> PathBuf {
     host_path(env!("CARGO_MANIFEST_DIR")).join(rel.replace('/', std::path::MAIN_SEPARATOR_STR))
 }
 
+/// A path with symlinks resolved, in the form users write (not Windows' verbatim `\\?\C:`).
+pub fn canonical(path: &Path) -> PathBuf {
+    mcp_files_sqlite::sandbox::platform::simplified(path.canonicalize().expect("canonicalize"))
+}
+
+/// `text` with Windows separators written as `/`, so one expectation serves both systems.
+pub fn slashed(text: &str) -> String {
+    if cfg!(windows) { text.replace('\\', "/") } else { text.to_owned() }
+}
+
 /// The `file://` URI of an absolute path, on either system (`file:///C:/x` on Windows).
 pub fn file_uri(path: &str) -> String {
     if cfg!(windows) {
