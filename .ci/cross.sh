@@ -43,10 +43,14 @@ if [[ $what == all || $what == macos ]]; then
   stub=$(mktemp -d)/cc
   cat >"$stub" <<'EOF'
 #!/bin/sh
-# Stand-in C compiler for Apple targets: writes an empty object file where one is asked for.
+# Stand-in C compiler for Apple targets: says it is clang when the cc crate asks (it preprocesses
+# a file that names the compiler, and tries the MSVC flag -?, which must fail), and writes an
+# empty object file where one is asked for. A type check never links, so nothing reads it.
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    -E) echo '#pragma message "clang"'; exit 0 ;;
+    '-?') exit 1 ;;
     -o) out="$2"; shift ;;
   esac
   shift

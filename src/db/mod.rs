@@ -149,7 +149,10 @@ pub fn file_identity(path: &Path) -> (u64, u64) {
     std::fs::metadata(path).map(|m| (m.dev(), m.ino())).unwrap_or((0, 0))
 }
 
-/// Without inodes, a replaced database is not told apart from the one that is open.
+/// Windows: zeros. There a database cannot be replaced while it is served (Windows refuses to
+/// replace a file SQLite holds open), so there is nothing to tell apart. This and its Unix twin
+/// are the only platform branch outside `sandbox::platform`: the db core must not depend on the
+/// sandbox, and `std` offers file identities on Windows only on nightly.
 #[cfg(not(unix))]
 pub fn file_identity(_path: &Path) -> (u64, u64) {
     (0, 0)
