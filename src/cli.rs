@@ -145,6 +145,26 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_message_bytes: Option<u64>,
 
+    /// Most bytes of answers that may wait for the client to read them; past it, the server stops
+    /// reading requests until the client catches up [default: 64MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_unsent_bytes: Option<u64>,
+
+    /// Most file operations (reads, writes, walks, greps) run at once; more wait their turn
+    /// [default: twice the number of cores].
+    #[arg(long, value_name = "N")]
+    pub max_blocking_calls: Option<usize>,
+
+    /// How long a walk (directory_tree, search_files, grep_files, resources/list) may run; one
+    /// that reaches it stops and returns what it found, saying so [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub tool_timeout: Option<std::time::Duration>,
+
+    /// Largest compiled form of a grep_files regular expression (and of its search cache); a
+    /// pattern that needs more is refused [default: 4MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_regex_bytes: Option<u64>,
+
     /// Log level for stderr: off, error, warn, info, debug or trace (RUST_LOG, if set, wins)
     /// [default: info].
     #[arg(long, value_name = "LEVEL", value_parser = LOG_LEVELS)]

@@ -17,7 +17,9 @@ use crate::sandbox::platform;
 use crate::sandbox::root::{Mode, Root};
 use crate::sandbox::{Limits, Sandbox};
 use crate::server::progress::{DEFAULT_PROGRESS_AFTER, MIN_PROGRESS_AFTER};
-use crate::server::transport::{DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES};
+use crate::server::transport::{
+    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_UNSENT_BYTES, MIN_MAX_MESSAGE_BYTES,
+};
 use crate::watch::{MAX_DEBOUNCE, MIN_POLL_INTERVAL, Mode as WatchMode, Options as WatchOptions};
 
 /// Files per page of `resources/list` unless configured otherwise: large enough that a
@@ -48,6 +50,10 @@ pub struct Config {
     pub progress_after: Duration,
     /// The longest line (one message) a client may send.
     pub max_message_bytes: usize,
+    /// Bytes of answers that may wait to be written before stdin stops being read.
+    pub max_unsent_bytes: usize,
+    /// File operations that may run at once.
+    pub max_blocking_calls: usize,
 }
 
 /// The TOML file's settings: the long flags' names with underscores. Unknown keys are errors, so a
@@ -73,6 +79,10 @@ struct FileConfig {
     max_line_bytes: Option<Size>,
     resource_page_size: Option<usize>,
     max_message_bytes: Option<Size>,
+    max_unsent_bytes: Option<Size>,
+    max_blocking_calls: Option<usize>,
+    tool_timeout: Option<Seconds>,
+    max_regex_bytes: Option<Size>,
     query_timeout: Option<Seconds>,
     max_rows: Option<usize>,
     max_cell_bytes: Option<Size>,
@@ -224,6 +234,18 @@ impl Config {
                 defaults.max_line_bytes as u64,
                 "max_line_bytes",
             )?)?,
+            tool_timeout: duration_setting(
+                args.tool_timeout,
+                &file.tool_timeout,
+                defaults.tool_timeout,
+                "tool_timeout",
+            )?,
+            max_regex_bytes: usize::try_from(size(
+                args.max_regex_bytes,
+                &file.max_regex_bytes,
+                defaults.max_regex_bytes as u64,
+                "max_regex_bytes",
+            )?)?,
         };
         let resource_page_size = count(
             args.resource_page_size,
@@ -248,6 +270,19 @@ impl Config {
                 "--max-message-bytes (or max_message_bytes in the config file) is {max_message_bytes}; it must be at least {MIN_MAX_MESSAGE_BYTES} (an initialize request must fit)"
             );
         }
+
+        let max_unsent_bytes = usize::try_from(size(
+            args.max_unsent_bytes,
+            &file.max_unsent_bytes,
+            DEFAULT_MAX_UNSENT_BYTES as u64,
+            "max_unsent_bytes",
+        )?)?;
+        let max_blocking_calls = count(
+            args.max_blocking_calls,
+            file.max_blocking_calls,
+            default_max_blocking_calls(),
+            "max_blocking_calls",
+        )?;
 
         let db_defaults = DbLimits::default();
         let query_timeout = duration_setting(
@@ -327,8 +362,17 @@ impl Config {
             watch,
             progress_after,
             max_message_bytes,
+            max_unsent_bytes,
+            max_blocking_calls,
         })
     }
+}
+
+/// File operations that run at once unless configured otherwise: twice the cores, so a slow
+/// disk or a long walk never leaves the cores idle, and a flood of calls queues instead of
+/// starting a thread each.
+pub fn default_max_blocking_calls() -> usize {
+    2 * std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// A duration setting: the flag, else the config file's text, else the default.

@@ -3,6 +3,7 @@
 //! (how each call runs). This module must not import rmcp, `server`, `sandbox` or `watch`.
 
 pub mod error;
+pub mod functions;
 pub mod monitor;
 pub mod policy;
 pub mod query;

@@ -135,10 +135,11 @@ pub struct Schema {
     pub tables: Vec<(String, usize, u64)>,
 }
 
-/// What the progress handler checks: the running call's deadline and cancel flag.
+/// What the progress handler (and the bounded functions of `db::functions`) check: the running
+/// call's deadline and cancel flag.
 #[derive(Default)]
 struct Watch {
-    current: Mutex<Option<(Instant, Arc<AtomicBool>)>>,
+    current: crate::db::functions::Deadline,
 }
 
 /// State the authorizer shares with the call: the first refusal, and whether a table was created.
@@ -209,6 +210,8 @@ impl Session {
                 _ => Error::sql(&e),
             })?;
         let watch = Arc::new(Watch::default());
+        crate::db::functions::register(&conn, &watch.current, limits.max_value_bytes)
+            .map_err(sql_err)?;
         let progress = Arc::clone(&watch);
         conn.progress_handler(
             PROGRESS_STEPS,
@@ -569,7 +572,9 @@ impl Session {
                 what: reason.unwrap_or_else(|| "this statement is not allowed".to_owned()),
             };
         }
-        if code == Some(ErrorCode::OperationInterrupted) {
+        // The bounded functions (db::functions) stop a statement the progress handler cannot.
+        let stopped_by_function = err.to_string().contains(crate::db::functions::INTERRUPTED);
+        if code == Some(ErrorCode::OperationInterrupted) || stopped_by_function {
             let current = self.watch.current.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((_, cancel)) = &*current
                 && cancel.load(Ordering::Relaxed)

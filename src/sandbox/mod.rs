@@ -37,6 +37,12 @@ pub const DEFAULT_MAX_LINE_BYTES: usize = 1000;
 /// Most bytes of text a listing, search, tree, grep or multi-file read returns.
 pub const DEFAULT_MAX_RESULT_BYTES: usize = 1024 * 1024;
 
+/// How long a walk (tree, search, grep, a resource page) may run before it stops with what it
+/// found.
+pub const DEFAULT_TOOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Largest compiled regular expression for grep, and largest search cache per grep thread.
+pub const DEFAULT_MAX_REGEX_BYTES: usize = 4 * 1024 * 1024;
+
 /// The sandbox's size and count limits. Each has a `DEFAULT_*` constant and a command-line flag.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -52,6 +58,10 @@ pub struct Limits {
     pub max_result_bytes: usize,
     /// `--max-line-bytes`: text of one grep line.
     pub max_line_bytes: usize,
+    /// `--tool-timeout`: how long one walk may run.
+    pub tool_timeout: std::time::Duration,
+    /// `--max-regex-bytes`: compiled size (and search cache) of a grep pattern.
+    pub max_regex_bytes: usize,
 }
 
 impl Default for Limits {
@@ -63,6 +73,8 @@ impl Default for Limits {
             max_entries: DEFAULT_MAX_ENTRIES,
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            tool_timeout: DEFAULT_TOOL_TIMEOUT,
+            max_regex_bytes: DEFAULT_MAX_REGEX_BYTES,
         }
     }
 }

@@ -155,7 +155,7 @@ impl Server {
                 self.roots_ready().await;
                 let sandbox = self.sandbox();
                 let prefix = prefix.to_owned();
-                tokio::task::spawn_blocking(move || path_candidates(&sandbox, &prefix))
+                self.spawn_blocking(move || path_candidates(&sandbox, &prefix))
                     .await
                     .map_err(|e| join_error("completing a path", e))?
             }

@@ -64,6 +64,9 @@ struct Shared {
     progress_after: std::time::Duration,
     /// Holds file requests while a client's roots are awaited.
     roots_gate: Arc<roots::RootsGate>,
+    /// Permits for file work on the blocking pool (`--max-blocking-calls`): a flood of calls
+    /// waits here instead of starting a thread (and holding its buffers) each.
+    blocking: Arc<tokio::sync::Semaphore>,
 }
 
 impl Server {
@@ -91,6 +94,7 @@ impl Server {
             subscriptions: subscriptions::Subscriptions::new(config.watch),
             progress_after: config.progress_after,
             roots_gate: Arc::new(roots::RootsGate::new()),
+            blocking: Arc::new(tokio::sync::Semaphore::new(config.max_blocking_calls)),
         };
         Server { shared: Arc::new(shared), tool_router: tools::router(&offer), offer }
     }
@@ -108,6 +112,25 @@ impl Server {
     /// How long a call runs before it reports progress, and how often after that.
     pub(crate) fn progress_after(&self) -> std::time::Duration {
         self.shared.progress_after
+    }
+
+    /// Runs file work on the blocking pool once one of the `--max-blocking-calls` permits is
+    /// free. The permit travels with the work, so a call whose client gave up still counts until
+    /// its thread is done.
+    pub(crate) async fn spawn_blocking<T, F>(&self, work: F) -> Result<T, tokio::task::JoinError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let permit = Arc::clone(&self.shared.blocking)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
     }
 
     pub(crate) fn resource_page_size(&self) -> usize {
@@ -255,13 +278,15 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
         })
         .collect();
     tracing::info!(?roots, ?databases, "serving on stdio");
-    let max_message_bytes = config.max_message_bytes;
+    let limits = transport::FrameLimits {
+        max_message_bytes: config.max_message_bytes,
+        max_unsent_bytes: config.max_unsent_bytes,
+    };
     let server = Server::new(config);
     let gate = Arc::clone(&server.shared.roots_gate);
     let signals = transport::Signals::new(Arc::new(move || gate.roots_changed()));
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
-    let transport =
-        transport::LineTransport::new(stdin, stdout, max_message_bytes, signals.clone());
+    let transport = transport::LineTransport::new(stdin, stdout, limits, signals.clone());
     let running = match server.clone().serve(transport).await {
         Ok(running) => running,
         Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),

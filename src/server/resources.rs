@@ -86,7 +86,7 @@ impl Server {
     ) -> Result<(Vec<Resource>, Option<String>), ErrorData> {
         self.roots_ready().await;
         let sandbox = self.sandbox();
-        tokio::task::spawn_blocking(move || {
+        self.spawn_blocking(move || {
             let (items, more) = sandbox.list_files_page(after.as_ref(), limit)?;
             let resources: Vec<Resource> =
                 items.iter().map(|item| file_resource(&sandbox, item)).collect();
@@ -111,11 +111,10 @@ impl Server {
     ) -> Result<ReadResourceResult, ErrorData> {
         self.roots_ready().await;
         let sandbox = self.sandbox();
-        let contents = tokio::task::spawn_blocking(move || {
-            read_file(&sandbox, &uri).map_err(|e| resource_error(&uri, &e))
-        })
-        .await
-        .map_err(|e| join_error("reading a resource", e))??;
+        let contents = self
+            .spawn_blocking(move || read_file(&sandbox, &uri).map_err(|e| resource_error(&uri, &e)))
+            .await
+            .map_err(|e| join_error("reading a resource", e))??;
         Ok(ReadResourceResult::new(vec![contents]))
     }
 }

@@ -332,7 +332,7 @@ impl Server {
             self.roots_ready().await;
         }
         let server = self.clone();
-        tokio::task::spawn_blocking(move || {
+        self.spawn_blocking(move || {
             let covered = server.covered_by(&uri)?;
             let subs = &server.shared.subscriptions;
             if subs.legacy().contains_key(&uri) {
@@ -397,17 +397,18 @@ impl Server {
         let mut rx = subs.notices.subscribe();
         let uris = cx.accepted().resource_subscriptions.clone().unwrap_or_default();
         let server = self.clone();
-        let covered: Vec<(String, Covered)> = tokio::task::spawn_blocking(move || {
-            let covered: Vec<(String, Covered)> = uris
-                .into_iter()
-                .filter_map(|uri| server.covered_by(&uri).ok().map(|c| (uri, c)))
-                .collect();
-            let sandbox = &server.shared.sandbox;
-            covered.iter().for_each(|(_, c)| server.shared.subscriptions.track(sandbox, c));
-            covered
-        })
-        .await
-        .map_err(|e| crate::server::errors::join_error("starting a subscription", e))?;
+        let covered: Vec<(String, Covered)> = self
+            .spawn_blocking(move || {
+                let covered: Vec<(String, Covered)> = uris
+                    .into_iter()
+                    .filter_map(|uri| server.covered_by(&uri).ok().map(|c| (uri, c)))
+                    .collect();
+                let sandbox = &server.shared.sandbox;
+                covered.iter().for_each(|(_, c)| server.shared.subscriptions.track(sandbox, c));
+                covered
+            })
+            .await
+            .map_err(|e| crate::server::errors::join_error("starting a subscription", e))?;
         let _untrack = Untrack { subs, covered: &covered };
         loop {
             let notice = tokio::select! {

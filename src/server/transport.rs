@@ -70,6 +70,19 @@ const STANDARD_REQUESTS: &[&str] = &[
 /// How much of an oversized line is kept to find its `id`.
 const HEAD_BYTES: usize = 4 * 1024;
 
+/// Most bytes of answers that may wait to be written (the client is not reading them) before
+/// the server stops reading requests, unless `--max-unsent-bytes` says otherwise.
+pub const DEFAULT_MAX_UNSENT_BYTES: usize = 64 * 1024 * 1024;
+
+/// The transport's limits, from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameLimits {
+    /// `--max-message-bytes`: the longest line a client may send.
+    pub(crate) max_message_bytes: usize,
+    /// `--max-unsent-bytes`: answers waiting to be written before stdin stops being read.
+    pub(crate) max_unsent_bytes: usize,
+}
+
 /// What the transport tells the rest of the server.
 #[derive(Clone)]
 pub(crate) struct Signals {
@@ -115,8 +128,12 @@ impl Signals {
 #[derive(Debug, Default)]
 struct OutboxState {
     queued: std::sync::atomic::AtomicUsize,
+    /// Their bytes: while over `--max-unsent-bytes`, stdin is not read.
+    queued_bytes: std::sync::atomic::AtomicUsize,
     failed: AtomicBool,
     drained: tokio::sync::Notify,
+    /// Woken whenever a message has been written (or writing failed).
+    written: tokio::sync::Notify,
 }
 
 /// The sending side of the writer task. Enqueuing never awaits, so nothing that writes can be
@@ -148,6 +165,8 @@ impl Outbox {
                 }
                 .await;
                 task_state.queued.fetch_sub(1, Ordering::AcqRel);
+                task_state.queued_bytes.fetch_sub(line.len(), Ordering::AcqRel);
+                task_state.written.notify_waiters();
                 if let Err(err) = written {
                     tracing::debug!(error = %err, "writing to stdout failed; the client is gone");
                     task_state.failed.store(true, Ordering::Release);
@@ -168,11 +187,27 @@ impl Outbox {
             return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout is closed"));
         }
         line.push(b'\n');
+        let len = line.len();
         self.state.queued.fetch_add(1, Ordering::AcqRel);
+        self.state.queued_bytes.fetch_add(len, Ordering::AcqRel);
         self.tx.send(line).map_err(|_| {
             self.state.queued.fetch_sub(1, Ordering::AcqRel);
+            self.state.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             std::io::Error::new(std::io::ErrorKind::BrokenPipe, "stdout is closed")
         })
+    }
+
+    /// Waits while more than `limit` bytes of answers wait to be written: a client that does not
+    /// read its answers gets no more requests read (cancel-safe: it only waits).
+    async fn below(&self, limit: usize) {
+        loop {
+            let written = self.state.written.notified();
+            let over = self.state.queued_bytes.load(Ordering::Acquire) > limit;
+            if !over || self.state.failed.load(Ordering::Acquire) {
+                return;
+            }
+            written.await;
+        }
     }
 }
 
@@ -184,6 +219,8 @@ pub(crate) struct LineTransport<R> {
     /// so far. Kept here, not in `read_line`, because a cancelled read resumes where it stopped.
     oversized: Option<(Vec<u8>, usize)>,
     max_message_bytes: usize,
+    /// Most bytes of answers waiting to be written before stdin stops being read.
+    max_unsent_bytes: usize,
     outbox: Outbox,
     in_flight: Arc<Mutex<HashSet<RequestId>>>,
     /// Whether the session exists (`initialize`, or a complete 2026-07-28 request, went through).
@@ -210,14 +247,15 @@ where
     pub(crate) fn new<W: AsyncWrite + Unpin + Send + 'static>(
         reader: R,
         writer: W,
-        max_message_bytes: usize,
+        limits: FrameLimits,
         signals: Signals,
     ) -> Self {
         LineTransport {
             reader: BufReader::with_capacity(64 * 1024, reader),
             line: Vec::new(),
             oversized: None,
-            max_message_bytes,
+            max_message_bytes: limits.max_message_bytes,
+            max_unsent_bytes: limits.max_unsent_bytes,
             outbox: Outbox::spawn(writer, Arc::clone(&signals.outbox)),
             in_flight: Arc::default(),
             established: Arc::default(),
@@ -430,6 +468,7 @@ where
 
     async fn receive(&mut self) -> Option<rmcp::service::RxJsonRpcMessage<RoleServer>> {
         loop {
+            self.outbox.below(self.max_unsent_bytes).await;
             match self.read_line().await {
                 Read::Closed => {
                     self.signals.stdin_closed.cancel();

@@ -163,3 +163,151 @@ fn a_directory_holding_a_read_only_root_cannot_be_moved_or_deleted() {
     assert_eq!(before, crate::support::fingerprint(&server.root), "nothing changed");
     server.call_ok("delete_file", json!({ "path": server.path("p/other.txt") }));
 }
+
+/// A server over one small database, with these extra arguments.
+fn slow_sql_server(extra: &[&str]) -> TestServer {
+    let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+    TestServer::builder()
+        .empty()
+        .args(extra)
+        .setup_args(|base, _| {
+            let db = base.join("t.db");
+            rusqlite::Connection::open(&db).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
+            vec!["--db".to_owned(), format!("t={}", db.display())]
+        })
+        .start()
+}
+
+/// Issue 12, item 5: one call of a quadratic built-in (`instr` of 2 MB and 1 MB ran 34 s, a
+/// 49,000-character LIKE pattern 66 s) could not be stopped by the timeout or a cancel. `instr`,
+/// `replace` and `trim` are now linear; `like` and `glob` stop at the deadline.
+#[test]
+fn expensive_sql_functions_end_at_the_timeout_or_the_cancel() {
+    let mut server = slow_sql_server(&["--query-timeout", "2s"]);
+    let linear = [
+        "SELECT instr(printf('%.*c', 2000000, 'a'), printf('%.*c', 1000000, 'a') || 'b')",
+        "SELECT length(replace(printf('%.*c', 2000000, 'a'), printf('%.*c', 1000, 'a'), 'b'))",
+        "SELECT length(trim(printf('%.*c', 2000000, 'a') || 'x', printf('%.*c', 1000000, 'b')))",
+    ];
+    for query in linear {
+        let result = server.call_ok("read_query", json!({ "query": query }));
+        assert!(result["structuredContent"]["rows"][0][0].is_number(), "{query}: {result}");
+    }
+    let like = "SELECT printf('%.*c', 300000, 'a') LIKE ('%' || printf('%.*c', 49000, 'a') || 'b')";
+    let glob = "SELECT printf('%.*c', 300000, 'a') GLOB ('*' || printf('%.*c', 49000, 'a') || 'b')";
+    for query in [like, glob] {
+        let err = server.call_err("read_query", json!({ "query": query }));
+        assert!(err.contains("query-timeout"), "{query}: {err}");
+    }
+    // The database answers the next call.
+    server.call_ok("read_query", json!({ "query": "SELECT count(*) FROM t" }));
+    drop(server);
+    // A cancel stops it too: with a 10-minute timeout, the next call on the same database (one
+    // worker thread) is answered only because the cancelled one stopped.
+    let mut server = slow_sql_server(&["--query-timeout", "600s"]);
+    let id = server.send_request(
+        "tools/call",
+        json!({ "name": "read_query", "arguments": { "query": like } }),
+    );
+    // Wait until it runs: a ping answered after the call was read.
+    server.request("ping", json!({}));
+    server.notify("notifications/cancelled", json!({ "requestId": id }));
+    let next = server.call_tool_timeout(
+        "read_query",
+        json!({ "query": "SELECT 1" }),
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(next["isError"], json!(false), "{next}");
+}
+
+/// Peak resident memory of a process in KiB, from /proc (Linux).
+#[cfg(target_os = "linux")]
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Issue 12, item 8: a client that sends many large reads and does not read the answers made the
+/// server hold them all (3,000 unread 1 MB reads held 3.1 GB). Now the server stops reading
+/// requests while more than --max-unsent-bytes of answers wait, and file work runs at most
+/// --max-blocking-calls at a time.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_client_that_does_not_read_its_answers_holds_the_server_to_bounded_memory() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("big.txt"), "x".repeat(1 << 20)).unwrap();
+    let mut child = Command::new(&*crate::support::BIN)
+        .arg(dir.path())
+        .args(["--max-unsent-bytes", "8MiB", "--max-read-bytes", "2MiB", "--watch", "off"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    const CALLS: usize = 600;
+    let written = std::sync::Arc::new(AtomicUsize::new(0));
+    let progress = std::sync::Arc::clone(&written);
+    let writer = std::thread::spawn(move || {
+        let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"flood","version":"0"}}}"#;
+        writeln!(stdin, "{init}").unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+        for id in 1..=CALLS {
+            let call = format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"read_text_file","arguments":{{"path":"big.txt"}}}}}}"#
+            );
+            if writeln!(stdin, "{call}").is_err() {
+                return;
+            }
+            progress.store(id, Ordering::Relaxed);
+        }
+        // Keep stdin open until the reader has every answer.
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    });
+    // Read no answer until the server is quiet: it has stopped reading requests (and so making
+    // answers), or it has answered everything it read. Quiet: its CPU time stops growing.
+    let cpu = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("").split_whitespace().collect();
+        fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let mut last = u64::MAX;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let now = cpu(pid);
+        if now == last && written.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+        last = now;
+    }
+    let held = peak_rss_kib(pid);
+    // Now read everything: every call is answered.
+    let mut answered = 0;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.contains(r#""result""#) {
+            answered += 1;
+        }
+        if answered == CALLS + 1 {
+            break;
+        }
+    }
+    let _ = child.kill();
+    drop(writer);
+    assert_eq!(answered, CALLS + 1, "every call is answered once the client reads");
+    let peak = peak_rss_kib(pid).max(held);
+    assert!(peak < 200 * 1024, "the server held {peak} KiB for a client that did not read");
+}

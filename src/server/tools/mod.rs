@@ -140,9 +140,8 @@ impl Server {
     {
         self.roots_ready().await;
         let sandbox = self.sandbox();
-        let outcome = tokio::task::spawn_blocking(move || work(&sandbox))
-            .await
-            .map_err(|e| join_error(what, e))?;
+        let outcome =
+            self.spawn_blocking(move || work(&sandbox)).await.map_err(|e| join_error(what, e))?;
         Ok(match outcome {
             Ok(value) => render(value),
             Err(err) => tool_error(&err),
@@ -169,7 +168,7 @@ impl Server {
         let sandbox = self.sandbox();
         let progress = Arc::new(Progress::default());
         let scoped = Arc::clone(&progress);
-        let task = tokio::task::spawn_blocking(move || scoped.scope(|| work(&sandbox)));
+        let task = self.spawn_blocking(move || scoped.scope(|| work(&sandbox)));
         let meter = Meter {
             count: || progress.entries(),
             describe: |n, elapsed: std::time::Duration| {
