@@ -306,6 +306,7 @@ fn a_client_that_does_not_read_its_answers_holds_the_server_to_bounded_memory() 
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     drop(writer);
     assert_eq!(answered, CALLS + 1, "every call is answered once the client reads");
     let peak = peak_rss_kib(pid).max(held);
