@@ -155,8 +155,8 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub max_blocking_calls: Option<usize>,
 
-    /// How long a walk (directory_tree, search_files, grep_files, resources/list) may run; one
-    /// that reaches it stops and returns what it found, saying so [default: 30s].
+    /// How long a walk (directory_tree, search_files, grep_files) may run; one that reaches it
+    /// stops and returns what it found, saying so [default: 30s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub tool_timeout: Option<std::time::Duration>,
 

@@ -6,6 +6,7 @@
 //! (see `walk`).
 
 use std::io;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use cap_std::fs::Metadata;
@@ -15,7 +16,7 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContex
 use crate::sandbox::error::{Error, Result};
 use crate::sandbox::filter::Globs;
 use crate::sandbox::root::{Kind, Mode};
-use crate::sandbox::walk::{Flow, WalkOptions, WalkStats, walk};
+use crate::sandbox::walk::{Flow, Progress, WalkOptions, WalkStats, walk};
 use crate::sandbox::{Loc, Sandbox};
 
 /// One entry of a directory listing.
@@ -152,6 +153,9 @@ pub struct GrepOut {
     pub files_matched: usize,
     /// Number of files searched.
     pub files_searched: usize,
+    /// Files left unsearched from a line longer than `--max-read-bytes` on (searching one
+    /// needs the whole line in memory).
+    pub long_line_files: usize,
     /// Whether the search stopped at a limit.
     pub truncated: bool,
     /// What the walk could not read.
@@ -310,21 +314,35 @@ impl Sandbox {
         if options.pattern.is_empty() {
             return Err(Error::InvalidArgument("pattern is empty".to_owned()));
         }
+        // grep-regex allows 100 MB of compiled regex and a 1 GB search cache by default:
+        // `(x{1,1000}){1000}` took 71 s and 1.2 GB. Both are held to --max-regex-bytes.
+        let regex_limit = self.limits.max_regex_bytes;
         let matcher = RegexMatcherBuilder::new()
             .case_insensitive(options.case_insensitive)
             .fixed_strings(options.fixed_strings)
             .line_terminator(Some(b'\n'))
+            .size_limit(regex_limit)
+            .dfa_size_limit(regex_limit)
             .build(&options.pattern)
-            .map_err(|e| Error::InvalidPattern {
-                what: "regular expression",
-                pattern: options.pattern.clone(),
-                message: e.to_string(),
+            .map_err(|e| {
+                let mut message = e.to_string();
+                if message.contains("size limit") {
+                    message = format!(
+                        "it compiles to more than the {regex_limit}-byte limit (--max-regex-bytes); simplify it (counted repetitions such as {{1,1000}} multiply its size), or use fixedStrings"
+                    );
+                }
+                Error::InvalidPattern {
+                    what: "regular expression",
+                    pattern: cut_pattern(&options.pattern),
+                    message,
+                }
             })?;
         let glob = match &options.glob {
             Some(g) => Globs::new(std::slice::from_ref(g), "glob")?,
             None => None,
         };
-        let mut searcher = grep_searcher(options.context);
+        let heap_limit = usize::try_from(self.limits.max_read_bytes).unwrap_or(usize::MAX);
+        let mut searcher = grep_searcher(options.context, heap_limit);
         let max = options.max_results.unwrap_or(usize::MAX).min(self.limits.max_entries);
         let mut collector = GrepCollector {
             budget: Budget::new(max, self.limits.max_result_bytes),
@@ -332,7 +350,9 @@ impl Sandbox {
             matches: 0,
             files_matched: 0,
             files_searched: 0,
+            long_line_files: 0,
             max_line_bytes: self.limits.max_line_bytes,
+            stop: Progress::current(),
         };
         let (loc, resolved) = self.locate_resolved(input, true)?;
         let path = self.display(&loc);
@@ -366,7 +386,8 @@ impl Sandbox {
                 })
             };
             let walked = if threads > 1 {
-                grep_parallel(&mut collector, &mut files, &matcher, options.context, threads)
+                let shape = SearcherShape { context: options.context, heap_limit };
+                grep_parallel(&mut collector, &mut files, &matcher, shape, threads)
             } else {
                 files(&mut |file, file_path| {
                     collector.search(&mut searcher, &matcher, file, file_path);
@@ -384,6 +405,7 @@ impl Sandbox {
             matches: collector.matches,
             files_matched: collector.files_matched,
             files_searched: collector.files_searched,
+            long_line_files: collector.long_line_files,
             stats,
         })
     }
@@ -525,13 +547,49 @@ const GREP_QUEUE: usize = 16;
 /// Files a grep may have searched ahead of the first one not yet merged: bounds the results held.
 const GREP_WINDOW: u64 = 64;
 
-fn grep_searcher(context: usize) -> Searcher {
+/// How every searcher of one grep is built.
+#[derive(Clone, Copy)]
+struct SearcherShape {
+    context: usize,
+    /// The most memory the searcher's line buffer may grow to: a file with a longer line is
+    /// left unsearched from that line on (a 1 GiB file without a newline took 1.27 GB).
+    heap_limit: usize,
+}
+
+fn grep_searcher(context: usize, heap_limit: usize) -> Searcher {
     SearcherBuilder::new()
         .line_number(true)
         .before_context(context)
         .after_context(context)
         .binary_detection(BinaryDetection::quit(0))
+        .heap_limit(Some(heap_limit.max(64 * 1024)))
         .build()
+}
+
+/// A pattern for an error message: at most 200 characters of it.
+fn cut_pattern(pattern: &str) -> String {
+    match pattern.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &pattern[..at]),
+        None => pattern.to_owned(),
+    }
+}
+
+/// A file read that stops when the call must stop (the client cancelled it, or it reached
+/// `--tool-timeout`): checked at every buffer the searcher reads, so one huge file cannot keep a
+/// grep running.
+struct Checked<R> {
+    inner: R,
+    stop: Option<Arc<Progress>>,
+}
+
+impl<R: io::Read> io::Read for Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.as_ref().is_some_and(|p| p.is_cancelled()) {
+            // Not `Interrupted`: readers retry that.
+            return Err(io::Error::other("the grep was stopped"));
+        }
+        self.inner.read(buf)
+    }
 }
 
 /// Searches the files `files` yields on `threads` threads while the calling thread walks, and
@@ -542,7 +600,7 @@ fn grep_parallel(
     collector: &mut GrepCollector,
     files: &mut FileWalk<'_>,
     matcher: &grep_regex::RegexMatcher,
-    context: usize,
+    shape: SearcherShape,
     threads: usize,
 ) -> io::Result<WalkStats> {
     use std::collections::BTreeMap;
@@ -559,7 +617,9 @@ fn grep_parallel(
         matches: 0,
         files_matched: 0,
         files_searched: 0,
+        long_line_files: 0,
         max_line_bytes: collector.max_line_bytes,
+        stop: collector.stop.clone(),
     };
     // Results waiting for an earlier file, and the next one to merge.
     let mut pending: BTreeMap<u64, GrepCollector> = BTreeMap::new();
@@ -577,7 +637,7 @@ fn grep_parallel(
             let (job_rx, done_tx, stop) = (&job_rx, done_tx.clone(), &stop);
             let fresh = fresh.clone();
             scope.spawn(move || {
-                let mut searcher = grep_searcher(context);
+                let mut searcher = grep_searcher(shape.context, shape.heap_limit);
                 loop {
                     let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     let Ok((seq, file, path)) = job else { return };
@@ -591,7 +651,7 @@ fn grep_parallel(
                         if searched.is_err() {
                             tracing::error!("grep: searching a file panicked; skipping it");
                             found = GrepCollector { lines: Vec::new(), ..fresh.clone() };
-                            searcher = grep_searcher(context);
+                            searcher = grep_searcher(shape.context, shape.heap_limit);
                         }
                     }
                     if done_tx.send((seq, found)).is_err() {
@@ -647,7 +707,10 @@ struct GrepCollector {
     matches: usize,
     files_matched: usize,
     files_searched: usize,
+    long_line_files: usize,
     max_line_bytes: usize,
+    /// The call's progress, to stop inside a file.
+    stop: Option<Arc<Progress>>,
 }
 
 impl GrepCollector {
@@ -660,9 +723,14 @@ impl GrepCollector {
     ) {
         self.files_searched += 1;
         let before = self.matches;
+        let reader = Checked { inner: file.into_std(), stop: self.stop.clone() };
         let mut sink = GrepSink { collector: self, path, gap: false, last_line: None };
-        if let Err(e) = searcher.search_file(matcher, &file.into_std(), &mut sink) {
-            tracing::debug!(error = %e, "grep: skipping unreadable file");
+        if let Err(e) = searcher.search_reader(matcher, reader, &mut sink) {
+            if e.to_string().contains("allocation limit") {
+                self.long_line_files += 1;
+            } else {
+                tracing::debug!(error = %e, "grep: skipping unreadable file");
+            }
         }
         if self.matches > before {
             self.files_matched += 1;
@@ -676,6 +744,7 @@ impl GrepCollector {
             return;
         }
         self.files_searched += found.files_searched;
+        self.long_line_files += found.long_line_files;
         let mut matched = false;
         for line in found.lines {
             if !self.budget.take(line.path.len() + line.text.len() + 16) {
@@ -770,4 +839,27 @@ fn line_text(bytes: &[u8], max: usize) -> String {
     }
     cut.push_str(&format!(" …[line cut: {} more bytes]", bytes.len() - max));
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn a_stopped_call_stops_reading_inside_a_file() {
+        let progress = Arc::new(Progress::default());
+        let mut reader =
+            Checked { inner: std::io::repeat(b'a'), stop: Some(Arc::clone(&progress)) };
+        let mut buf = [0u8; 16];
+        assert_eq!(reader.read(&mut buf).unwrap(), 16);
+        progress.cancel();
+        let err = reader.read(&mut buf).unwrap_err();
+        assert_ne!(err.kind(), io::ErrorKind::Interrupted, "readers retry Interrupted");
+        let timed = Arc::new(Progress::default());
+        timed.start_clock(std::time::Duration::ZERO);
+        let mut reader = Checked { inner: std::io::repeat(b'a'), stop: Some(timed) };
+        assert!(reader.read(&mut buf).is_err(), "past its deadline");
+    }
 }

@@ -30,6 +30,8 @@ use crate::sandbox::root::{Kind, Root};
 pub struct Progress {
     entries: AtomicU64,
     cancelled: AtomicBool,
+    /// When the call must stop (`--tool-timeout`); unset for no limit.
+    deadline: std::sync::OnceLock<std::time::Instant>,
 }
 
 thread_local! {
@@ -50,6 +52,21 @@ impl Progress {
         work()
     }
 
+    /// From now on, walks stop (as if cancelled) once `timeout` has passed. Called when the
+    /// work starts, not when it was queued. Only the first call counts.
+    pub fn start_clock(&self, timeout: std::time::Duration) {
+        let _ = self.deadline.set(std::time::Instant::now() + timeout);
+    }
+
+    /// Whether the call ran past its deadline (and was not cancelled by the client).
+    pub fn timed_out(&self) -> bool {
+        !self.cancelled.load(AtomicOrdering::Relaxed) && self.past_deadline()
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline.get().is_some_and(|d| std::time::Instant::now() >= *d)
+    }
+
     /// Entries examined so far.
     pub fn entries(&self) -> u64 {
         self.entries.load(AtomicOrdering::Relaxed)
@@ -60,8 +77,13 @@ impl Progress {
         self.cancelled.store(true, AtomicOrdering::Relaxed);
     }
 
-    /// Whether the call was cancelled.
+    /// Whether the work must stop: the client cancelled it, or its deadline passed.
     pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(AtomicOrdering::Relaxed) || self.past_deadline()
+    }
+
+    /// Whether the client cancelled the call (not merely its deadline passing).
+    pub fn client_cancelled(&self) -> bool {
         self.cancelled.load(AtomicOrdering::Relaxed)
     }
 
@@ -70,7 +92,8 @@ impl Progress {
         Self::current().is_some_and(|p| p.is_cancelled())
     }
 
-    fn current() -> Option<Arc<Progress>> {
+    /// The progress installed on this thread, to hand to helper threads.
+    pub fn current() -> Option<Arc<Progress>> {
         CURRENT.with(|c| c.borrow().clone())
     }
 }

@@ -160,3 +160,49 @@ fn resource_page_size_holds_at_its_edges() {
     let page = server.request("resources/list", json!({}));
     assert!(page["result"]["resources"].as_array().is_some_and(|r| !r.is_empty()), "{page}");
 }
+
+#[test]
+fn the_hostile_input_limits_hold_at_their_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    for (flag, bad) in [
+        ("--max-unsent-bytes", "0"),
+        ("--max-blocking-calls", "0"),
+        ("--tool-timeout", "0"),
+        ("--max-regex-bytes", "0"),
+        ("--max-message-bytes", "4095"),
+    ] {
+        let err = start_error(&[root.as_str(), flag, bad]);
+        assert!(err.contains(flag) || err.contains("greater than zero"), "{flag} {bad}: {err}");
+    }
+    // The smallest values that are allowed still serve every call.
+    let mut server = TestServer::builder()
+        .args([
+            "--max-unsent-bytes",
+            "1",
+            "--max-blocking-calls",
+            "1",
+            "--tool-timeout",
+            "60s",
+            "--max-regex-bytes",
+            "64KiB",
+            "--max-message-bytes",
+            "4096",
+        ])
+        .start();
+    let ids: Vec<u64> = (0..8)
+        .map(|_| {
+            server.send_request(
+                "tools/call",
+                json!({ "name": "grep_files", "arguments": { "path": ".", "pattern": "book" } }),
+            )
+        })
+        .collect();
+    for id in ids {
+        let answer = server.wait_response(id, std::time::Duration::from_secs(60));
+        assert_eq!(answer["result"]["isError"], json!(false), "{answer}");
+    }
+    let err =
+        server.call_err("grep_files", json!({ "path": ".", "pattern": "\\w{1,100}\\w{1,100}" }));
+    assert!(err.contains("--max-regex-bytes"), "{err}");
+}

@@ -312,3 +312,63 @@ fn a_client_that_does_not_read_its_answers_holds_the_server_to_bounded_memory() 
     let peak = peak_rss_kib(pid).max(held);
     assert!(peak < 200 * 1024, "the server held {peak} KiB for a client that did not read");
 }
+
+/// Issue 12, item 6: `(x{1,1000}){1000}` took 71 s and 1.2 GB (grep-regex allows a 100 MB regex
+/// and a 1 GB cache). The compiled size is now held to --max-regex-bytes, with a clear error.
+#[test]
+fn a_regex_that_compiles_too_large_is_refused_clearly() {
+    let mut server = TestServer::start();
+    let err = server.call_err("grep_files", json!({ "path": ".", "pattern": "(x{1,1000}){1000}" }));
+    assert!(err.contains("--max-regex-bytes"), "{err}");
+    // Ordinary patterns, and a long literal, still work.
+    server.call_ok("grep_files", json!({ "path": ".", "pattern": "fn [a-z_]+\\(" }));
+    let literal = "a".repeat(100_000);
+    let result = server.call_tool("grep_files", json!({ "path": ".", "pattern": literal }));
+    assert!(
+        result["isError"] == json!(false) || text(&result).contains("--max-regex-bytes"),
+        "{result}"
+    );
+}
+
+/// Issue 12, item 6: walks get --tool-timeout; one that reaches it returns what it found and
+/// says it stopped early.
+#[test]
+fn a_walk_that_reaches_the_tool_timeout_stops_and_says_so() {
+    let mut server =
+        TestServer::builder().empty().args(["--tool-timeout", "1ms"]).start_with(|_, root| {
+            for d in 0..20 {
+                let dir = root.join(format!("d{d:02}"));
+                std::fs::create_dir(&dir).unwrap();
+                for f in 0..1000 {
+                    std::fs::write(dir.join(format!("f{f:04}.txt")), "needle\n").unwrap();
+                }
+            }
+        });
+    for (tool, args) in [
+        ("grep_files", json!({ "path": ".", "pattern": "needle" })),
+        ("directory_tree", json!({ "path": "." })),
+        ("search_files", json!({ "path": ".", "pattern": "*.txt" })),
+    ] {
+        let result = server.call_ok(tool, args);
+        assert!(text(&result).contains("--tool-timeout"), "{tool}: {}", text(&result));
+        assert_eq!(result["structuredContent"]["truncated"], json!(true), "{tool}");
+    }
+}
+
+/// Issue 12, item 7: grep's memory followed the longest line (a 1 GiB file without a newline
+/// took 1.27 GB). A line longer than --max-read-bytes stops that file's search, counted in the
+/// result; the other files are searched.
+#[test]
+fn grep_leaves_a_file_with_an_overlong_line_and_says_so() {
+    let mut server =
+        TestServer::builder().empty().args(["--max-read-bytes", "1MiB"]).start_with(|_, root| {
+            let mut long = "needle ".repeat(10);
+            long.push_str(&"x".repeat(3 << 20));
+            std::fs::write(root.join("minified.js"), long).unwrap();
+            std::fs::write(root.join("plain.txt"), "a needle here\n").unwrap();
+        });
+    let result = server.call_ok("grep_files", json!({ "path": ".", "pattern": "needle" }));
+    assert_eq!(result["structuredContent"]["longLineFiles"], json!(1), "{result}");
+    assert_eq!(result["structuredContent"]["matches"], json!(1), "{result}");
+    assert!(text(&result).contains("longer than --max-read-bytes"), "{}", text(&result));
+}

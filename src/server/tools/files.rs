@@ -356,7 +356,9 @@ pub struct GrepFilesOutput {
     pub files_matched: usize,
     /// Number of files searched.
     pub files_searched: usize,
-    /// Whether the search stopped at a limit.
+    /// Files not searched past a line longer than --max-read-bytes.
+    pub long_line_files: usize,
+    /// Whether the search stopped at a limit (or at --tool-timeout).
     pub truncated: bool,
 }
 
@@ -1038,11 +1040,18 @@ fn render_grep(out: GrepOut) -> CallToolResult {
             "Narrow it with glob, a more specific pattern, or a subdirectory.",
         ));
     }
+    if out.long_line_files > 0 {
+        text.push_str(&format!(
+            "\n[{} not searched past a line longer than --max-read-bytes; read_text_file with offset/limit reaches them]",
+            plural(out.long_line_files, "file")
+        ));
+    }
     let value = GrepFilesOutput {
         path: out.path,
         matches: out.matches,
         files_matched: out.files_matched,
         files_searched: out.files_searched,
+        long_line_files: out.long_line_files,
         truncated: out.truncated,
         lines: out
             .lines

@@ -166,9 +166,13 @@ impl Server {
     {
         self.roots_ready().await;
         let sandbox = self.sandbox();
+        let timeout = sandbox.limits().tool_timeout;
         let progress = Arc::new(Progress::default());
         let scoped = Arc::clone(&progress);
-        let task = self.spawn_blocking(move || scoped.scope(|| work(&sandbox)));
+        let task = self.spawn_blocking(move || {
+            scoped.start_clock(timeout);
+            scoped.scope(|| work(&sandbox))
+        });
         let meter = Meter {
             count: || progress.entries(),
             describe: |n, elapsed: std::time::Duration| {
@@ -180,10 +184,27 @@ impl Server {
         else {
             return Ok(cancelled(what));
         };
-        Ok(match joined.map_err(|e| join_error(what, e))? {
+        let mut result = match joined.map_err(|e| join_error(what, e))? {
             Ok(value) => render(value),
             Err(err) => tool_error(&err),
-        })
+        };
+        if progress.timed_out() && result.is_error != Some(true) {
+            stopped_early(&mut result, what, timeout);
+        }
+        Ok(result)
+    }
+}
+
+/// Marks a walk's result as partial: it stopped at `--tool-timeout`.
+fn stopped_early(result: &mut CallToolResult, what: &str, timeout: std::time::Duration) {
+    result.content.push(ContentBlock::text(format!(
+        "[stopped early: {what} reached --tool-timeout ({}s), so this result is partial; narrow the path or the pattern, or raise --tool-timeout]",
+        timeout.as_secs_f64()
+    )));
+    if let Some(serde_json::Value::Object(fields)) = &mut result.structured_content
+        && fields.contains_key("truncated")
+    {
+        fields.insert("truncated".to_owned(), serde_json::Value::Bool(true));
     }
 }
 
