@@ -138,7 +138,12 @@ impl Sandbox {
             problem: f.problem,
         })?;
         let changed = after != before;
-        let diff = if changed { unified_diff(&path, &before, &after) } else { String::new() };
+        let diff = if changed {
+            let deadline = std::time::Instant::now() + self.limits.tool_timeout.min(DIFF_DEADLINE);
+            unified_diff(&path, &before, &after, deadline, self.limits.max_result_bytes)
+        } else {
+            String::new()
+        };
         if changed && !dry_run {
             let resolved = Resolved {
                 rel: loc.rel.clone(),
@@ -520,6 +525,10 @@ fn write_temp_then_rename(
     }
     result
 }
+
+/// How long the diff of an edit may look for the smallest answer (at most --tool-timeout); after
+/// that it settles for a coarser one, which still shows every change.
+const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How often, and how far apart, replacing a file that another program holds open is tried
 /// (Windows refuses it while the other program has the file open; editors and indexers often

@@ -372,3 +372,39 @@ fn grep_leaves_a_file_with_an_overlong_line_and_says_so() {
     assert_eq!(result["structuredContent"]["matches"], json!(1), "{result}");
     assert!(text(&result).contains("longer than --max-read-bytes"), "{}", text(&result));
 }
+
+/// Issue 12, item 9: `edit_file` was quadratic: `replaceAll` over 160,000 lines returned a 65 MB
+/// diff after 162 s, and a non-matching 80,000-line `oldText` took 56 s. Matching is linear now,
+/// the diff has a deadline, and its text is cut at --max-result-bytes; the edit is never cut.
+#[test]
+fn big_edits_are_linear_and_their_diff_is_capped() {
+    let lines = 160_000;
+    let mut server = TestServer::builder().empty().args(["--max-edit-bytes", "64MiB"]).start_with(
+        move |_, root| {
+            let text: String = (0..lines).map(|i| format!("    value_{i} = old\n")).collect();
+            std::fs::write(root.join("big.py"), text).unwrap();
+        },
+    );
+    let edit = json!({ "path": "big.py", "dryRun": true,
+                       "edits": [{ "oldText": "old", "newText": "new", "replaceAll": true }] });
+    let preview = server.call_tool_timeout("edit_file", edit, std::time::Duration::from_secs(300));
+    assert_eq!(preview["isError"], json!(false), "{}", text(&preview));
+    let shown = text(&preview);
+    assert!(shown.len() < (1 << 20) + 4096, "the diff is capped: {} bytes", shown.len());
+    assert!(shown.contains("diff truncated"), "{}", &shown[shown.len() - 300..]);
+    let applied = server.call_tool_timeout(
+        "edit_file",
+        json!({ "path": "big.py", "edits": [{ "oldText": "old", "newText": "new", "replaceAll": true }] }),
+        std::time::Duration::from_secs(300),
+    );
+    assert_eq!(applied["isError"], json!(false), "{}", text(&applied));
+    let after = std::fs::read_to_string(server.path("big.py")).unwrap();
+    assert_eq!(after.matches("= new").count(), lines, "the edit itself is complete");
+    // A long oldText that matches nothing: refused (after a linear search).
+    let missing: String = (0..80_000).map(|i| format!("value_{i} = nothing\n")).collect();
+    let err = server.call_err(
+        "edit_file",
+        json!({ "path": "big.py", "edits": [{ "oldText": missing, "newText": "x" }] }),
+    );
+    assert!(err.contains("was not found"), "{err}");
+}
