@@ -158,9 +158,10 @@ fn matched(gitignore: Option<&Gitignore>, path: &Path, is_dir: bool) -> Match<()
 
 /// Reads and compiles one ignore file through the root's capability handle.
 fn read_gitignore(root: &Root, rel: &RelPath) -> Option<Gitignore> {
-    let file = root.dir().open(rel.as_path()).ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() > MAX_IGNORE_FILE_BYTES {
+    // Like every read: never following a symlink, never blocking on a FIFO named `.gitignore`
+    // (that stopped every walk and the watcher's index).
+    let (file, meta) = crate::sandbox::root::open_regular_file(root.dir(), rel.as_path()).ok()?;
+    if meta.len() > MAX_IGNORE_FILE_BYTES {
         return None;
     }
     let mut text = String::new();

@@ -12,7 +12,7 @@ use cap_std::fs::{File, Metadata};
 
 use crate::sandbox::error::{Error, Result};
 use crate::sandbox::root::Kind;
-use crate::sandbox::walk::open_regular_file;
+use crate::sandbox::root::open_regular_file;
 use crate::sandbox::{Loc, Sandbox};
 
 /// Size of the chunks `tail` reads backward and the forward scan's buffer.

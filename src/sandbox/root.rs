@@ -11,7 +11,8 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use cap_std::fs::{Dir, Metadata};
+use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
+use cap_std::fs::{Dir, File, Metadata, OpenOptions};
 
 use crate::sandbox::error::{Error, Result};
 use crate::sandbox::path::{RelPath, is_plain_component};
@@ -237,6 +238,20 @@ impl Root {
     fn io_err(&self, op: &'static str, rel: &RelPath, e: io::Error) -> Error {
         Error::io(op, &self.display_path(rel), e)
     }
+}
+
+/// Opens `path` under `dir` for reading only if it is a regular file: `O_NOFOLLOW` (a raced-in
+/// symlink is not followed) and `O_NONBLOCK` (a raced-in FIFO cannot block the thread), then an
+/// `fstat` on the open handle decides. Anything but a regular file is `InvalidInput`.
+pub fn open_regular_file(dir: &Dir, path: &std::path::Path) -> io::Result<(File, Metadata)> {
+    let mut options = OpenOptions::new();
+    options.read(true).follow(FollowSymlinks::No).nonblock(true);
+    let file = dir.open_with(path, &options)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok((file, meta))
 }
 
 impl Kind {

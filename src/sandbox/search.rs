@@ -218,6 +218,7 @@ impl Sandbox {
             let entry = entry.map_err(read_err)?;
             let Ok(name) = entry.file_name().into_string() else { continue };
             if crate::sandbox::write::is_temp_name(&name) {
+                crate::sandbox::write::sweep_temp(self.root(&loc), &dir, &name);
                 continue;
             }
             let meta = entry.metadata().ok();

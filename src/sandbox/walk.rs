@@ -14,12 +14,12 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
-use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
-use cap_std::fs::{Dir, File, Metadata, OpenOptions};
+use cap_fs_ext::DirExt;
+use cap_std::fs::{Dir, File, Metadata};
 
 use crate::sandbox::filter::{Globs, IgnoreStack};
 use crate::sandbox::path::RelPath;
-use crate::sandbox::root::{Kind, Root};
+use crate::sandbox::root::{Kind, Root, open_regular_file};
 
 /// How far a long call has got, and whether its client gave up on it. The server installs one
 /// per call with [`Progress::scope`]; every walk on that thread counts the entries it examines into
@@ -232,20 +232,6 @@ impl Entry<'_> {
     }
 }
 
-/// Opens `path` under `dir` for reading only if it is a regular file: `O_NOFOLLOW` (a raced-in
-/// symlink is not followed) and `O_NONBLOCK` (a raced-in FIFO cannot block the thread), then an
-/// `fstat` on the open handle decides. Anything but a regular file is `InvalidInput`.
-pub fn open_regular_file(dir: &Dir, path: &std::path::Path) -> io::Result<(File, Metadata)> {
-    let mut options = OpenOptions::new();
-    options.read(true).follow(FollowSymlinks::No).nonblock(true);
-    let file = dir.open_with(path, &options)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
-    }
-    Ok((file, meta))
-}
-
 /// A directory handle opened on first use and dropped when the walk descends.
 struct LazyDir<'a> {
     root: &'a Root,
@@ -295,6 +281,7 @@ fn read_frame(
                 continue;
             };
             if crate::sandbox::write::is_temp_name(&name) {
+                crate::sandbox::write::sweep_temp(root, &dir, &name);
                 continue;
             }
             let mut kind = Kind::of(entry.file_type()?);

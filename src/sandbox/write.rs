@@ -17,12 +17,52 @@ use crate::sandbox::error::{Error, Result};
 use crate::sandbox::path::RelPath;
 use crate::sandbox::platform;
 use crate::sandbox::read::into_text;
+use crate::sandbox::root::open_regular_file;
 use crate::sandbox::root::{Kind, Resolved};
-use crate::sandbox::walk::{Flow, WalkOptions, open_regular_file, walk};
+use crate::sandbox::walk::{Flow, WalkOptions, walk};
 use crate::sandbox::{Loc, Sandbox};
 
 /// Names of temporary files start with this, so watchers and listings can recognise them.
 pub const TEMP_PREFIX: &str = ".mcp-tmp.";
+
+/// How old one of the server's temporary files must be to be removed even when the process that
+/// made it may still run (process ids are reused).
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Removes `name` from `dir` (a directory of `root`) if it is a temporary file a killed server
+/// left behind: its process is gone, or it is more than a day old. Our own files in flight are
+/// left alone, and nothing in a read-only root is touched. Walks and listings call this for the
+/// temporary names they skip, so stale files go away as they are met.
+pub fn sweep_temp(root: &crate::sandbox::root::Root, dir: &Dir, name: &str) {
+    if root.mode() != crate::sandbox::root::Mode::Writable {
+        return;
+    }
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else { return };
+    let pid: Option<u32> = rest.split('.').next().and_then(|p| p.parse().ok());
+    if pid == Some(std::process::id()) {
+        return;
+    }
+    let Ok(meta) = dir.symlink_metadata(name) else { return };
+    if !meta.is_file() {
+        return;
+    }
+    let old = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.into_std().elapsed().ok())
+        .is_some_and(|age| age > STALE_TEMP_AGE);
+    let orphaned = pid.and_then(platform::process_alive) == Some(false);
+    if old || orphaned {
+        match dir.remove_file(name) {
+            Ok(()) => {
+                tracing::debug!(file = name, "removed a temporary file a stopped server left")
+            }
+            Err(err) => {
+                tracing::debug!(file = name, error = %err, "could not remove a stale temporary file")
+            }
+        }
+    }
+}
 
 /// Whether a directory entry is one of the server's temporary files (a write in flight, or one
 /// left by a killed server). Walks, listings, searches, resources and the watcher leave these out:
@@ -223,6 +263,11 @@ impl Sandbox {
                 )));
             }
             Err(e) => return Err(Error::io("moving to", &to_path, e)),
+        }
+        for dir in [&from_parent, &to_parent] {
+            if let Err(err) = platform::sync_dir(dir) {
+                tracing::debug!(error = %err, "syncing a directory after a move");
+            }
         }
         Ok(ChangeOut {
             loc: to,
@@ -518,7 +563,12 @@ fn write_temp_then_rename(
                 }
                 rename_over(dir, &temp, name)
             }
+        }?;
+        // The rename is the write: make it survive a power loss before it is reported done.
+        if let Err(err) = platform::sync_dir(dir) {
+            tracing::debug!(error = %err, "syncing a directory after a write");
         }
+        Ok(())
     })();
     if result.is_err() {
         let _ = dir.remove_file(&temp);

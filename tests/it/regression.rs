@@ -408,3 +408,72 @@ fn big_edits_are_linear_and_their_diff_is_capped() {
     );
     assert!(err.contains("was not found"), "{err}");
 }
+
+/// Issue 12, item 13: a killed server left `.mcp-tmp.<pid>.<n>` files (up to 15.7 MB). They are
+/// hidden everywhere, and removed as walks and listings meet them: when their process is gone, or
+/// when they are more than a day old. Files of a live server that are fresh stay.
+#[cfg(unix)]
+#[test]
+fn temporary_files_of_a_stopped_server_are_removed_when_met() {
+    let dead = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    };
+    let alive = std::process::id();
+    let mut server = TestServer::builder()
+        .setup_args(|base, _| vec!["--ro-root".to_owned(), base.join("ro").display().to_string()])
+        .start_with(move |base, root| {
+            std::fs::create_dir(base.join("ro")).unwrap();
+            std::fs::write(root.join(format!(".mcp-tmp.{dead}.1")), "left by a killed server")
+                .unwrap();
+            std::fs::write(root.join(format!("docs/.mcp-tmp.{dead}.2")), "also left").unwrap();
+            std::fs::write(root.join(format!(".mcp-tmp.{alive}.3")), "in flight").unwrap();
+            let old = root.join(format!(".mcp-tmp.{alive}.4"));
+            std::fs::write(&old, "a day old").unwrap();
+            let two_days =
+                std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+            std::fs::File::options()
+                .write(true)
+                .open(&old)
+                .unwrap()
+                .set_modified(two_days)
+                .unwrap();
+            std::fs::write(base.join(format!("ro/.mcp-tmp.{dead}.5")), "read-only root").unwrap();
+        });
+    server.call_ok("list_directory", json!({ "path": "." }));
+    server.call_ok("directory_tree", json!({ "path": "." }));
+    let ro = server.base.path().join("ro");
+    server.call_ok("list_directory", json!({ "path": ro.display().to_string() }));
+    assert!(!server.root.join(format!(".mcp-tmp.{dead}.1")).exists(), "its process is gone");
+    assert!(!server.root.join(format!("docs/.mcp-tmp.{dead}.2")).exists(), "met by the walk");
+    assert!(!server.root.join(format!(".mcp-tmp.{alive}.4")).exists(), "more than a day old");
+    assert!(server.root.join(format!(".mcp-tmp.{alive}.3")).exists(), "a live writer's file stays");
+    assert!(
+        ro.join(format!(".mcp-tmp.{dead}.5")).exists(),
+        "nothing in a read-only root is removed"
+    );
+}
+
+/// Issue 12, item 15: a FIFO named `.gitignore` blocked every walk and the watcher's index build:
+/// the ignore file was opened without the guard every other read has.
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_gitignore_blocks_nothing() {
+    let mut server = TestServer::builder().args(["--debounce", "30ms"]).start_with(|_, root| {
+        for fifo in [root.join("docs/.gitignore"), root.join(".ignore")] {
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+            assert!(made.success());
+        }
+    });
+    server.wait_stderr("watching for changes", std::time::Duration::from_secs(60));
+    for (tool, args) in [
+        ("directory_tree", json!({ "path": "." })),
+        ("search_files", json!({ "path": ".", "pattern": "*.md" })),
+        ("grep_files", json!({ "path": ".", "pattern": "bookshop" })),
+    ] {
+        server.call_ok(tool, args);
+    }
+    server.request("resources/list", json!({}));
+}

@@ -108,6 +108,19 @@ pub fn is_sharing_violation(err: &io::Error) -> bool {
     native::is_sharing_violation(err)
 }
 
+/// Whether the process with this id is alive: `Some(false)` only when it certainly is not (so a
+/// temporary file it left can be removed); `None` where the system cannot say cheaply.
+pub fn process_alive(pid: u32) -> Option<bool> {
+    native::process_alive(pid)
+}
+
+/// Makes a rename or a new entry in `dir` durable: the directory itself is synced (Unix). On
+/// Windows the file system journals directory changes itself, and a directory handle cannot be
+/// flushed, so this does nothing there.
+pub fn sync_dir(dir: &Dir) -> io::Result<()> {
+    native::sync_dir(dir)
+}
+
 /// Whether two names (path components) name the same entry on this system's usual file systems.
 pub fn names_match(a: &str, b: &str) -> bool {
     names_match_with(CASE_INSENSITIVE, a, b)

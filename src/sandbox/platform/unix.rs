@@ -67,3 +67,16 @@ pub(super) fn is_symlink_loop(err: &io::Error) -> bool {
 pub(super) fn is_sharing_violation(_err: &io::Error) -> bool {
     false
 }
+
+pub(super) fn process_alive(pid: u32) -> Option<bool> {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) | Err(Errno::PERM) => Some(true),
+        Err(Errno::SRCH) => Some(false),
+        Err(_) => None,
+    }
+}
+
+pub(super) fn sync_dir(dir: &Dir) -> io::Result<()> {
+    dir.open(".")?.sync_all()
+}
