@@ -157,6 +157,33 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Checks a directory handle opened for a write in root `root`, by the handle itself: walking
+    /// up from it (through `..` of the descriptor), it must reach its root's directory without
+    /// passing through a read-only root's. This is what holds when another process swaps
+    /// directories while the request runs: the handle checked is the handle written through.
+    /// (Where the system cannot walk up from a handle, the strict, link-free opens that produced
+    /// the handle are the guard.)
+    pub fn check_write_handle(&self, root: usize, dir: &cap_std::fs::Dir) -> Result<()> {
+        const MAX_LEVELS: usize = 4096;
+        let Some(chain) = platform::ancestry(dir, MAX_LEVELS) else { return Ok(()) };
+        let own = self.roots[root].id();
+        for id in chain {
+            if Some(id) == own {
+                return Ok(());
+            }
+            if let Some(ro) =
+                self.roots.iter().find(|r| r.mode() == Mode::ReadOnly && r.id() == Some(id))
+            {
+                return Err(Error::ReadOnly { root: ro.display().display().to_string() });
+            }
+        }
+        let input = self.roots[root].display().display().to_string();
+        Err(Error::Outside {
+            input,
+            reason: Some("the directory moved while it was being written"),
+        })
+    }
+
     /// `check_mutable` for `loc` and everything below it (a directory to move or delete): no
     /// protected file and no read-only root may lie inside.
     pub fn check_subtree_mutable(&self, loc: &Loc) -> Result<()> {

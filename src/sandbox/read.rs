@@ -131,14 +131,23 @@ impl Sandbox {
             Kind::Dir => return Err(Error::IsADirectory { path }),
             kind => return Err(Error::SpecialFile { path, kind: kind.name() }),
         }
-        let (file, meta) =
-            open_regular_file(self.root(&loc).dir(), loc.rel.as_path()).map_err(|e| {
-                if e.kind() == io::ErrorKind::InvalidInput {
-                    Error::SpecialFile { path: path.clone(), kind: "special file" }
-                } else {
-                    Error::io("opening", &path, e)
-                }
-            })?;
+        // The parent one component at a time, following no link, then the file in it: a swap
+        // racing this request (a directory exchanged with a link out of the client's roots)
+        // makes the open fail instead of reading what the link points at.
+        let root = self.root(&loc);
+        let opened = match (loc.rel.parent(), loc.rel.file_name()) {
+            (Some(parent), Some(name)) => root
+                .open_dir_strict(&parent)
+                .and_then(|dir| open_regular_file(&dir, std::path::Path::new(name))),
+            _ => Err(io::Error::from(io::ErrorKind::IsADirectory)),
+        };
+        let (file, meta) = opened.map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidInput {
+                Error::SpecialFile { path: path.clone(), kind: "special file" }
+            } else {
+                Error::io("opening", &path, e)
+            }
+        })?;
         Ok((loc, file, meta))
     }
 }

@@ -11,7 +11,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
 use cap_std::fs::{Dir, File, Metadata, OpenOptions};
 
 use crate::sandbox::error::{Error, Result};
@@ -54,6 +54,9 @@ pub struct Root {
     canonical: PathBuf,
     mode: Mode,
     dir: Dir,
+    /// Which directory the handle is, when the system says: checked against handles opened
+    /// later, so a path that now leads elsewhere cannot pass for this root.
+    id: Option<platform::FileId>,
 }
 
 /// The result of resolving a `RelPath` inside a root.
@@ -72,7 +75,61 @@ pub struct Resolved {
 impl Root {
     /// Wraps an opened directory. `display` and `canonical` must be absolute.
     pub fn new(display: PathBuf, canonical: PathBuf, mode: Mode, dir: Dir) -> Self {
-        Root { display, canonical, mode, dir }
+        let id = dir.dir_metadata().ok().and_then(|m| platform::file_id(&m));
+        Root { display, canonical, mode, dir, id }
+    }
+
+    /// Which directory the root's handle is, where the system says.
+    pub fn id(&self) -> Option<platform::FileId> {
+        self.id
+    }
+
+    /// Opens the directory `rel` (already resolved: it names no symlink) one component at a time
+    /// from the root's handle, following no symlink and no junction. A component that became a
+    /// link since `rel` was resolved (a swap racing the request) makes the open fail instead of
+    /// leading elsewhere, so the handle returned is the directory `rel` spells.
+    pub fn open_dir_strict(&self, rel: &RelPath) -> io::Result<Dir> {
+        let mut dir = self.dir.try_clone()?;
+        for component in rel.components() {
+            dir = dir.open_dir_nofollow(component)?;
+        }
+        Ok(dir)
+    }
+
+    /// `open_dir_strict`, creating the directories that are missing. `verify` is called on the
+    /// deepest existing directory before anything is created in it, and on the result.
+    pub fn create_dir_strict(
+        &self,
+        rel: &RelPath,
+        verify: &dyn Fn(&Dir) -> Result<()>,
+        shown: &dyn Fn(&RelPath) -> String,
+    ) -> Result<Dir> {
+        let mut dir = self.dir.try_clone().map_err(|e| Error::io("opening", &shown(rel), e))?;
+        let mut verified = false;
+        let mut done: Vec<&str> = Vec::new();
+        for component in rel.components() {
+            done.push(component);
+            let here = || RelPath::from_components(done.iter().copied());
+            dir = match dir.open_dir_nofollow(component) {
+                Ok(next) => next,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if !verified {
+                        verify(&dir)?;
+                        verified = true;
+                    }
+                    match dir.create_dir(component) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(Error::io("creating directory", &shown(&here()), e)),
+                    }
+                    dir.open_dir_nofollow(component)
+                        .map_err(|e| Error::io("opening directory", &shown(&here()), e))?
+                }
+                Err(e) => return Err(Error::io("opening directory", &shown(&here()), e)),
+            };
+        }
+        verify(&dir)?;
+        Ok(dir)
     }
 
     /// The root's path as shown to clients.

@@ -208,8 +208,7 @@ impl Sandbox {
         let max = self.limits.max_entries;
         let dir = self
             .root(&loc)
-            .dir()
-            .open_dir(loc.rel.as_path())
+            .open_dir_strict(&loc.rel)
             .map_err(|e| Error::io("opening", &path, e))?;
         let mut entries = Vec::new();
         let mut total = 0;

@@ -14,7 +14,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
-use cap_fs_ext::DirExt;
+use cap_fs_ext::DirExt as _;
 use cap_std::fs::{Dir, File, Metadata};
 
 use crate::sandbox::filter::{Globs, IgnoreStack};
@@ -156,7 +156,7 @@ pub fn walk(
     let mut stats = WalkStats::default();
     let ignore =
         if options.respect_ignore { ancestors_ignore(root, start) } else { IgnoreStack::default() };
-    let first = read_frame(root, start, 0, &ignore, options.respect_ignore, &mut stats)?;
+    let first = read_frame(root, None, start, 0, &ignore, options.respect_ignore, &mut stats)?;
     let mut stack = vec![first];
     let progress = Progress::current();
     while let Some(frame) = stack.last_mut() {
@@ -207,11 +207,21 @@ pub fn walk(
         let deeper_allowed = options.max_depth.is_none_or(|max| depth < max);
         if kind == Kind::Dir && deeper_allowed {
             let ignore = frame.ignore.clone();
-            // Close the parent while its children are walked; it is reopened on return if needed.
-            frame.dir = OnceCell::new();
-            if let Ok(child) =
-                read_frame(root, &rel, depth, &ignore, options.respect_ignore, &mut stats)
-            {
+            // The child is opened from the parent's handle (one step, following no link); the
+            // parent is then closed while its children are walked, and reopened on return if
+            // needed, so a walk holds a bounded number of descriptors.
+            let parent = std::mem::take(&mut frame.dir).into_inner();
+            let opened = read_frame(
+                root,
+                parent.as_ref().map(|dir| (dir, name.as_str())),
+                &rel,
+                depth,
+                &ignore,
+                options.respect_ignore,
+                &mut stats,
+            );
+            drop(parent);
+            if let Ok(child) = opened {
                 stack.push(child);
             }
         }
@@ -259,12 +269,17 @@ struct Frame {
 }
 
 fn open_dir(root: &Root, rel: &RelPath) -> io::Result<Dir> {
-    root.dir().open_dir_nofollow(rel.as_path())
+    // One component at a time, following no link: a directory swapped for a link while the
+    // walk runs ends that branch instead of leading it elsewhere.
+    root.open_dir_strict(rel)
 }
 
 /// Reads one directory's entries (sorted by name) and the ignore rules that apply inside it.
+/// Reads one directory of a walk: `rel`, opened from its parent's handle when the caller has it
+/// (`parent`: the handle and the directory's name in it), else from the root.
 fn read_frame(
     root: &Root,
+    parent: Option<(&Dir, &str)>,
     rel: &RelPath,
     depth: usize,
     parent_ignore: &IgnoreStack,
@@ -272,7 +287,10 @@ fn read_frame(
     stats: &mut WalkStats,
 ) -> io::Result<Frame> {
     let result = (|| -> io::Result<(Dir, Vec<(String, Kind)>)> {
-        let dir = open_dir(root, rel)?;
+        let dir = match parent {
+            Some((parent, name)) => parent.open_dir_nofollow(name)?,
+            None => open_dir(root, rel)?,
+        };
         let mut entries = Vec::new();
         for entry in dir.entries()? {
             let entry = entry?;

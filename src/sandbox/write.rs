@@ -219,10 +219,10 @@ impl Sandbox {
                 });
             }
             None => {
-                self.root(&loc)
-                    .dir()
-                    .create_dir_all(loc.rel.as_path())
-                    .map_err(|e| Error::io("creating directory", &path, e))?;
+                let root = self.root(&loc);
+                let verify = |dir: &Dir| self.check_write_handle(loc.root, dir);
+                let shown = |rel: &RelPath| root.display_path(rel);
+                root.create_dir_strict(&loc.rel, &verify, &shown)?;
                 true
             }
         };
@@ -338,7 +338,7 @@ impl Sandbox {
                 "cannot copy directory \"{from_path}\" into itself (\"{to_path}\")"
             )));
         }
-        let (files, skipped) = self.copy_tree(&from, &to, &to_path)?;
+        let (files, skipped) = self.copy_tree(&from, &to)?;
         Ok(ChangeOut {
             loc: to,
             path: to_path,
@@ -414,24 +414,29 @@ impl Sandbox {
         let (Some(parent), Some(name)) = (loc.rel.parent(), loc.rel.file_name()) else {
             return Err(Error::IsADirectory { path });
         };
-        let dir = self.root(loc).dir();
-        if resolved.existing < loc.rel.depth().saturating_sub(1) {
+        let root = self.root(loc);
+        let parent_dir = if resolved.existing < loc.rel.depth().saturating_sub(1) {
             if !create {
                 return Err(Error::NotFound {
                     path: self.display(&Loc { root: loc.root, rel: parent }),
                 });
             }
-            dir.create_dir_all(parent.as_path()).map_err(|e| {
+            let verify = |dir: &Dir| self.check_write_handle(loc.root, dir);
+            let shown = |rel: &RelPath| root.display_path(rel);
+            root.create_dir_strict(&parent, &verify, &shown)?
+        } else {
+            // One component at a time, following no link: a swap since the path was resolved
+            // makes this fail rather than lead elsewhere.
+            let dir = root.open_dir_strict(&parent).map_err(|e| {
                 Error::io(
-                    "creating directory",
-                    &self.display(&Loc { root: loc.root, rel: parent.clone() }),
+                    "opening directory",
+                    &self.display(&Loc { root: loc.root, rel: parent }),
                     e,
                 )
             })?;
-        }
-        let parent_dir = dir.open_dir_nofollow(parent.as_path()).map_err(|e| {
-            Error::io("opening directory", &self.display(&Loc { root: loc.root, rel: parent }), e)
-        })?;
+            self.check_write_handle(loc.root, &dir)?;
+            dir
+        };
         Ok((parent_dir, name))
     }
 
@@ -441,12 +446,13 @@ impl Sandbox {
     }
 
     /// Copies the directory tree at `from` to the new directory `to`.
-    fn copy_tree(&self, from: &Loc, to: &Loc, to_path: &str) -> Result<(u64, u64)> {
+    fn copy_tree(&self, from: &Loc, to: &Loc) -> Result<(u64, u64)> {
         let from_root = self.root(from);
-        let to_dir = self.root(to).dir();
-        to_dir
-            .create_dir_all(to.rel.as_path())
-            .map_err(|e| Error::io("creating directory", to_path, e))?;
+        let to_root = self.root(to);
+        let verify = |dir: &Dir| self.check_write_handle(to.root, dir);
+        let shown = |rel: &RelPath| to_root.display_path(rel);
+        // The copy goes through the new directory's own handle, opened strictly and checked.
+        let to_dir = to_root.create_dir_strict(&to.rel, &verify, &shown)?;
         let (mut files, mut skipped) = (0u64, 0u64);
         let mut failure: Option<Error> = None;
         let options = WalkOptions::default();
@@ -454,15 +460,16 @@ impl Sandbox {
             let below = entry.rel.strip_prefix(&from.rel).unwrap_or_else(RelPath::root);
             let target = RelPath::from_components(to.rel.components().chain(below.components()));
             let target_path = self.display(&Loc { root: to.root, rel: target.clone() });
+            // Paths below the new directory's handle; it is ours, created empty just now.
             let result = match entry.kind {
                 Kind::Dir => to_dir
-                    .create_dir(target.as_path())
+                    .create_dir(below.as_path())
                     .map_err(|e| Error::io("creating directory", &target_path, e)),
                 Kind::File => (|| {
                     let (mut src, meta) = entry.open_file()?;
                     let mut options = OpenOptions::new();
                     options.write(true).create_new(true);
-                    let mut dst = to_dir.open_with(target.as_path(), &options)?;
+                    let mut dst = to_dir.open_with(below.as_path(), &options)?;
                     io::copy(&mut src, &mut dst)?;
                     dst.set_permissions(meta.permissions())?;
                     dst.sync_all()

@@ -67,6 +67,9 @@ struct Shared {
     /// Permits for file work on the blocking pool (`--max-blocking-calls`): a flood of calls
     /// waits here instead of starting a thread (and holding its buffers) each.
     blocking: Arc<tokio::sync::Semaphore>,
+    /// Answers waiting to be written: file work waits while there are too many (set once the
+    /// transport exists).
+    backlog: std::sync::OnceLock<transport::Backlog>,
 }
 
 impl Server {
@@ -95,6 +98,7 @@ impl Server {
             progress_after: config.progress_after,
             roots_gate: Arc::new(roots::RootsGate::new()),
             blocking: Arc::new(tokio::sync::Semaphore::new(config.max_blocking_calls)),
+            backlog: std::sync::OnceLock::new(),
         };
         Server { shared: Arc::new(shared), tool_router: tools::router(&offer), offer }
     }
@@ -122,15 +126,38 @@ impl Server {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        self.spawn_blocking_for(None, work).await
+    }
+
+    /// `spawn_blocking` for the call with request id `id`: its permit is then held until its
+    /// answer is queued for writing (see `transport::Backlog::hold`), so answers in the making
+    /// count against `--max-blocking-calls` too.
+    pub(crate) async fn spawn_blocking_for<T, F>(
+        &self,
+        id: Option<&rmcp::model::RequestId>,
+        work: F,
+    ) -> Result<T, tokio::task::JoinError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
         let permit = Arc::clone(&self.shared.blocking)
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
+        // A client that does not read its answers gets no new file work done for it: every call
+        // would add an answer to those waiting. Checked with the permit held, so the calls that
+        // queued for one while the backlog was small do not all start at once later.
+        let backlog = self.shared.backlog.get();
+        if let Some(backlog) = backlog {
+            backlog.wait().await;
+        }
+        let (value, permit) = tokio::task::spawn_blocking(move || (work(), permit)).await?;
+        match (backlog, id) {
+            (Some(backlog), Some(id)) => backlog.hold(id.clone(), permit),
+            _ => drop(permit),
+        }
+        Ok(value)
     }
 
     pub(crate) fn resource_page_size(&self) -> usize {
@@ -286,6 +313,7 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
     let gate = Arc::clone(&server.shared.roots_gate);
     let signals = transport::Signals::new(Arc::new(move || gate.roots_changed()));
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    let _ = server.shared.backlog.set(signals.backlog(limits.max_unsent_bytes));
     let transport = transport::LineTransport::new(stdin, stdout, limits, signals.clone());
     let running = match server.clone().serve(transport).await {
         Ok(running) => running,

@@ -25,7 +25,7 @@
 //!
 //! This module knows JSON-RPC framing and rmcp's message types, nothing of the server's tools.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -96,7 +96,43 @@ pub(crate) struct Signals {
     outbox: Arc<OutboxState>,
 }
 
+/// Lets file work wait while too many answers wait to be written (see `Server::spawn_blocking`).
+#[derive(Clone)]
+pub(crate) struct Backlog {
+    state: Arc<OutboxState>,
+    limit: usize,
+}
+
+impl Backlog {
+    /// Waits while more than the limit of answers wait to be written (not counting requests:
+    /// the work that answers them must not wait for itself).
+    pub(crate) async fn wait(&self) {
+        loop {
+            let written = self.state.written.notified();
+            let over = self.state.queued_bytes.load(Ordering::Acquire) > self.limit;
+            if !over || self.state.failed.load(Ordering::Acquire) {
+                return;
+            }
+            written.await;
+        }
+    }
+}
+
+impl Backlog {
+    /// Keeps a finished call's work permit until its answer is queued for writing: between the
+    /// handler's return and the queue, rmcp converts and serializes the answer, and without this
+    /// a fast producer could pile up answers there that no limit counts.
+    pub(crate) fn hold(&self, id: RequestId, permit: tokio::sync::OwnedSemaphorePermit) {
+        lock(&self.state.held).insert(id, permit);
+    }
+}
+
 impl Signals {
+    /// The handle file work waits on, with `--max-unsent-bytes`.
+    pub(crate) fn backlog(&self, limit: usize) -> Backlog {
+        Backlog { state: Arc::clone(&self.outbox), limit }
+    }
+
     /// Signals that call `roots_list_changed` when the client says its roots changed.
     pub(crate) fn new(roots_list_changed: Arc<dyn Fn() + Send + Sync>) -> Signals {
         Signals {
@@ -128,12 +164,19 @@ impl Signals {
 #[derive(Debug, Default)]
 struct OutboxState {
     queued: std::sync::atomic::AtomicUsize,
-    /// Their bytes: while over `--max-unsent-bytes`, stdin is not read.
+    /// Their bytes: while over `--max-unsent-bytes`, stdin is not read, and no new file work
+    /// starts.
     queued_bytes: std::sync::atomic::AtomicUsize,
+    /// Bytes of the requests read and not yet answered: counted against the same limit, so a
+    /// flood of requests cannot pile up behind the calls in flight either.
+    request_bytes: std::sync::atomic::AtomicUsize,
     failed: AtomicBool,
     drained: tokio::sync::Notify,
     /// Woken whenever a message has been written (or writing failed).
     written: tokio::sync::Notify,
+    /// The work permits of answered calls whose answers are not queued yet (see
+    /// `Backlog::hold`), by request id.
+    held: Mutex<HashMap<RequestId, tokio::sync::OwnedSemaphorePermit>>,
 }
 
 /// The sending side of the writer task. Enqueuing never awaits, so nothing that writes can be
@@ -202,7 +245,9 @@ impl Outbox {
     async fn below(&self, limit: usize) {
         loop {
             let written = self.state.written.notified();
-            let over = self.state.queued_bytes.load(Ordering::Acquire) > limit;
+            let held = self.state.queued_bytes.load(Ordering::Acquire)
+                + self.state.request_bytes.load(Ordering::Acquire);
+            let over = held > limit;
             if !over || self.state.failed.load(Ordering::Acquire) {
                 return;
             }
@@ -222,7 +267,8 @@ pub(crate) struct LineTransport<R> {
     /// Most bytes of answers waiting to be written before stdin stops being read.
     max_unsent_bytes: usize,
     outbox: Outbox,
-    in_flight: Arc<Mutex<HashSet<RequestId>>>,
+    /// Requests read and not yet answered, with their size in bytes.
+    in_flight: Arc<Mutex<HashMap<RequestId, usize>>>,
     /// Whether the session exists (`initialize`, or a complete 2026-07-28 request, went through).
     established: Arc<AtomicBool>,
     signals: Signals,
@@ -319,7 +365,24 @@ where
     }
 
     /// Decides what to do with one parsed message: `Some` to hand it to rmcp.
-    fn admit(&mut self, message: ClientJsonRpcMessage) -> Option<ClientJsonRpcMessage> {
+    /// A request is answered (or cancelled, so it gets no answer): its id is free again and its
+    /// bytes no longer count.
+    fn answered(&self, id: &RequestId) {
+        // Its answer is queued (or it was cancelled): the work permit it held is free.
+        drop(lock(&self.outbox.state.held).remove(id));
+        if let Some(size) = lock(&self.in_flight).remove(id) {
+            self.outbox.state.request_bytes.fetch_sub(size, Ordering::AcqRel);
+            self.outbox.state.written.notify_waiters();
+        }
+    }
+
+    /// Decides what to do with one parsed message (`size` bytes on the wire): `Some` to hand it
+    /// to rmcp.
+    fn admit(
+        &mut self,
+        message: ClientJsonRpcMessage,
+        size: usize,
+    ) -> Option<ClientJsonRpcMessage> {
         let established = self.established.load(Ordering::Acquire);
         match &message {
             JsonRpcMessage::Request(request) => {
@@ -345,7 +408,14 @@ where
                     self.reply(Some(id), ErrorCode::INVALID_REQUEST, message);
                     return None;
                 }
-                let fresh = lock(&self.in_flight).insert(request.id.clone());
+                let fresh = match lock(&self.in_flight).entry(request.id.clone()) {
+                    std::collections::hash_map::Entry::Occupied(_) => false,
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(size);
+                        self.outbox.state.request_bytes.fetch_add(size, Ordering::AcqRel);
+                        true
+                    }
+                };
                 if !fresh {
                     let id = request.id.clone().into_json_value();
                     let message = format!(
@@ -365,7 +435,7 @@ where
                     // A cancelled request gets no answer, so its id is free again.
                     ClientNotification::CancelledNotification(cancelled) => {
                         if let Some(id) = &cancelled.params.request_id {
-                            lock(&self.in_flight).remove(id);
+                            self.answered(id);
                         }
                     }
                     ClientNotification::RootsListChangedNotification(_) => {
@@ -457,12 +527,12 @@ where
             }
             _ => None,
         };
-        if let Some(id) = &id {
-            lock(&self.in_flight).remove(id);
-        }
         let queued = serde_json::to_vec(&item)
             .map_err(std::io::Error::other)
             .and_then(|bytes| self.outbox.push(bytes));
+        if let Some(id) = &id {
+            self.answered(id);
+        }
         std::future::ready(queued)
     }
 
@@ -491,6 +561,7 @@ where
                 Read::Line => {
                     // Taken out before anything else, so the next read starts a fresh line.
                     let line = std::mem::take(&mut self.line);
+                    let size = line.len();
                     let parsed = self.parse(&line);
                     // Reuse the buffer, unless one huge line grew it.
                     if line.capacity() <= 1024 * 1024 {
@@ -498,7 +569,7 @@ where
                         self.line.clear();
                     }
                     let Some(message) = parsed else { continue };
-                    if let Some(message) = self.admit(message) {
+                    if let Some(message) = self.admit(message, size) {
                         return Some(message);
                     }
                 }

@@ -121,6 +121,14 @@ pub fn sync_dir(dir: &Dir) -> io::Result<()> {
     native::sync_dir(dir)
 }
 
+/// The identities of `dir` and each directory above it, nearest first, up to `limit` levels or
+/// the file system's root, found through the handle itself (`..` from its descriptor), never
+/// through a path. `None` where the system cannot say (Windows): callers then rely on opening
+/// paths one component at a time without following links.
+pub fn ancestry(dir: &Dir, limit: usize) -> Option<Vec<FileId>> {
+    native::ancestry(dir, limit)
+}
+
 /// Whether two names (path components) name the same entry on this system's usual file systems.
 pub fn names_match(a: &str, b: &str) -> bool {
     names_match_with(CASE_INSENSITIVE, a, b)

@@ -80,3 +80,22 @@ pub(super) fn process_alive(pid: u32) -> Option<bool> {
 pub(super) fn sync_dir(dir: &Dir) -> io::Result<()> {
     dir.open(".")?.sync_all()
 }
+
+pub(super) fn ancestry(dir: &Dir, limit: usize) -> Option<Vec<FileId>> {
+    use rustix::fs::{Mode, OFlags, fstat, openat};
+    // The field types differ between systems (`st_dev` is an `i32` on macOS).
+    #[allow(clippy::unnecessary_cast)]
+    let id = |st: &rustix::fs::Stat| FileId { device: st.st_dev as u64, index: st.st_ino as u64 };
+    let mut ids = vec![id(&fstat(dir).ok()?)];
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut current = openat(dir, "..", flags, Mode::empty()).ok()?;
+    while ids.len() < limit {
+        let here = id(&fstat(&current).ok()?);
+        if ids.last() == Some(&here) {
+            break; // "/" is its own parent
+        }
+        ids.push(here);
+        current = openat(&current, "..", flags, Mode::empty()).ok()?;
+    }
+    Some(ids)
+}

@@ -89,3 +89,9 @@ pub(super) fn process_alive(_pid: u32) -> Option<bool> {
 pub(super) fn sync_dir(_dir: &Dir) -> io::Result<()> {
     Ok(())
 }
+
+pub(super) fn ancestry(_dir: &Dir, _limit: usize) -> Option<Vec<FileId>> {
+    // cap-std gives no safe way to open `..` of a handle here; directories are opened one
+    // component at a time without following reparse points instead.
+    None
+}

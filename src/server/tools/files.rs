@@ -424,9 +424,11 @@ impl Server {
     async fn read_text_file(
         &self,
         Parameters(p): Parameters<ReadTextFileParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let request = TextRequest { head: p.head, tail: p.tail, offset: p.offset, limit: p.limit };
-        self.run_files("reading a file", move |s| s.read_text(&p.path, &request), render_text).await
+        self.run_files(&ctx, "reading a file", move |s| s.read_text(&p.path, &request), render_text)
+            .await
     }
 
     /// Read an image, audio or other binary file and return it base64-encoded with its MIME type
@@ -435,8 +437,10 @@ impl Server {
     async fn read_media_file(
         &self,
         Parameters(p): Parameters<PathParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run_files(
+            &ctx,
             "reading a media file",
             move |s| {
                 s.read_bytes(&p.path, s.limits().max_media_bytes, "--max-media-bytes")
@@ -456,8 +460,10 @@ impl Server {
     async fn read_multiple_files(
         &self,
         Parameters(p): Parameters<ReadMultipleFilesParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run_files(
+            &ctx,
             "reading files",
             move |s| Ok(read_many(s, &p.paths)),
             |text| CallToolResult::success(vec![ContentBlock::text(text)]),
@@ -476,8 +482,10 @@ impl Server {
     async fn write_file(
         &self,
         Parameters(p): Parameters<WriteFileParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run_files(
+            &ctx,
             "writing a file",
             move |s| s.write_file(&p.path, p.content.as_bytes()),
             render_write,
@@ -497,6 +505,7 @@ impl Server {
     async fn edit_file(
         &self,
         Parameters(p): Parameters<EditFileParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let edits: Vec<EditOp> = p
             .edits
@@ -508,6 +517,7 @@ impl Server {
             })
             .collect();
         self.run_files(
+            &ctx,
             "editing a file",
             move |s| s.edit_file(&p.path, &edits, p.dry_run),
             render_edit,
@@ -524,8 +534,10 @@ impl Server {
     async fn create_directory(
         &self,
         Parameters(p): Parameters<PathParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run_files(
+            &ctx,
             "creating a directory",
             move |s| s.create_directory(&p.path),
             |out| render_change("Created directory", out),
@@ -542,8 +554,10 @@ impl Server {
     async fn list_directory(
         &self,
         Parameters(p): Parameters<PathParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run_files(
+            &ctx,
             "listing a directory",
             move |s| s.list_directory(&p.path, false, SortBy::Name),
             |l| render_listing(l, false),
@@ -560,12 +574,14 @@ impl Server {
     async fn list_directory_with_sizes(
         &self,
         Parameters(p): Parameters<ListWithSizesParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let sort = match p.sort_by {
             SortByParam::Name => SortBy::Name,
             SortByParam::Size => SortBy::Size,
         };
         self.run_files(
+            &ctx,
             "listing a directory",
             move |s| s.list_directory(&p.path, true, sort),
             |l| render_listing(l, true),
@@ -610,8 +626,10 @@ impl Server {
     async fn move_file(
         &self,
         Parameters(p): Parameters<MoveFileParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run_files(
+            &ctx,
             "moving a file",
             move |s| s.move_entry(&p.source, &p.destination),
             |out| render_change("Moved", out),
@@ -657,8 +675,9 @@ impl Server {
     async fn get_file_info(
         &self,
         Parameters(p): Parameters<PathParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_files("reading file info", move |s| s.file_info(&p.path), render_info).await
+        self.run_files(&ctx, "reading file info", move |s| s.file_info(&p.path), render_info).await
     }
 
     /// The directories this server may access, and whether each is writable. Relative paths in
@@ -668,8 +687,12 @@ impl Server {
         output_schema = schema_for_output::<AllowedDirectoriesOutput>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
-    async fn list_allowed_directories(&self) -> Result<CallToolResult, ErrorData> {
-        self.run_files("listing allowed directories", |s| Ok(s.allowed()), render_allowed).await
+    async fn list_allowed_directories(
+        &self,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        self.run_files(&ctx, "listing allowed directories", |s| Ok(s.allowed()), render_allowed)
+            .await
     }
 
     /// Copy a file, or a directory with everything in it (symlinks and special files inside are
@@ -682,8 +705,10 @@ impl Server {
     async fn copy_file(
         &self,
         Parameters(p): Parameters<CopyFileParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run_files(
+            &ctx,
             "copying",
             move |s| s.copy_entry(&p.source, &p.destination, p.overwrite),
             |out| render_change("Copied", out),
@@ -701,8 +726,10 @@ impl Server {
     async fn delete_file(
         &self,
         Parameters(p): Parameters<DeleteFileParams>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.run_files(
+            &ctx,
             "deleting",
             move |s| s.delete(&p.path, p.recursive),
             |out| render_change("Deleted", out),

@@ -129,6 +129,7 @@ impl Server {
     /// this request only.
     pub(crate) async fn run_files<T, W, R>(
         &self,
+        ctx: &RequestContext<RoleServer>,
         what: &'static str,
         work: W,
         render: R,
@@ -140,8 +141,10 @@ impl Server {
     {
         self.roots_ready().await;
         let sandbox = self.sandbox();
-        let outcome =
-            self.spawn_blocking(move || work(&sandbox)).await.map_err(|e| join_error(what, e))?;
+        let outcome = self
+            .spawn_blocking_for(Some(&ctx.id), move || work(&sandbox))
+            .await
+            .map_err(|e| join_error(what, e))?;
         Ok(match outcome {
             Ok(value) => render(value),
             Err(err) => tool_error(&err),
@@ -169,7 +172,7 @@ impl Server {
         let timeout = sandbox.limits().tool_timeout;
         let progress = Arc::new(Progress::default());
         let scoped = Arc::clone(&progress);
-        let task = self.spawn_blocking(move || {
+        let task = self.spawn_blocking_for(Some(&ctx.id), move || {
             scoped.start_clock(timeout);
             scoped.scope(|| work(&sandbox))
         });
