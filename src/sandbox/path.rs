@@ -21,8 +21,8 @@ pub struct RelPath(String);
 /// form that tries to leave it, so that all of them are answered with the same error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyntaxError {
-    /// The input uses a form that could lead outside the roots (`..`, NUL, backslashes, drive
-    /// letters, encoded separators).
+    /// The input uses a form that could lead outside the roots (`..`, NUL, Windows traversal or
+    /// share forms, drive letters, encoded separators).
     Outside(&'static str),
     /// The input is malformed in a way that is not an escape attempt (an empty path, a bad URI).
     Invalid(&'static str),
@@ -47,7 +47,7 @@ impl RelPath {
     }
 
     /// Parses a relative path written with `/` separators, with the same rules as client input:
-    /// empty and `.` components are dropped, `..`, NUL and backslashes are refused.
+    /// empty and `.` components are dropped; `..`, NUL and Windows traversal forms are refused.
     pub fn parse(text: &str) -> Result<Self, SyntaxError> {
         check_chars(text)?;
         let components = split_components(text)?;
@@ -418,7 +418,9 @@ fn parse_file_uri(rest: &str, syntax: Syntax) -> Result<PathInput, SyntaxError> 
     let path = path.split(['?', '#']).next().unwrap_or_default();
     // An encoded separator or NUL would change the path's structure after decoding.
     let lowered = path.to_ascii_lowercase();
-    if lowered.contains("%2f") || lowered.contains("%5c") || lowered.contains("%00") {
+    // `%5C` is a backslash: a separator on Windows, an ordinary character on Unix.
+    let encoded_backslash = syntax == Syntax::Windows && lowered.contains("%5c");
+    if lowered.contains("%2f") || encoded_backslash || lowered.contains("%00") {
         return Err(SyntaxError::Outside("encoded separators are not allowed in file URIs"));
     }
     let decoded = percent_decode_str(path)
@@ -451,8 +453,13 @@ fn check_chars(text: &str) -> Result<(), SyntaxError> {
     if text.contains('\0') {
         return Err(SyntaxError::Outside("the path contains a NUL byte"));
     }
-    if text.contains('\\') {
-        return Err(SyntaxError::Outside("backslashes are not path separators here; use /"));
+    // On Unix a backslash is an ordinary character in a name (`back\slash.txt` exists, and its
+    // URI must read back), but the shapes of Windows traversal and shares are refused, so a
+    // client thinking in Windows paths cannot be surprised: `..\x`, `a\..\b`, `\\server\share`.
+    if text.starts_with("\\\\") || text.split(['/', '\\']).any(|piece| piece == "..") {
+        return Err(SyntaxError::Outside(
+            "backslashes are not path separators here, and \"..\" is not allowed; use /",
+        ));
     }
     let bytes = text.as_bytes();
     if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
@@ -531,7 +538,10 @@ mod tests {
         check("C:\\x", outside());
         check("c:/x", outside());
         check("\\\\server\\share", outside());
-        check("a\\b", outside());
+        check("a\\b", Ok(rel("a\\b")));
+        check("back\\slash.txt", Ok(rel("back\\slash.txt")));
+        check("a\\..\\b", outside());
+        check("..\\x", outside());
         check("a b/ü.txt", Ok(rel("a b/ü.txt")));
         check("...", Ok(rel("...")));
         check("..a/b..", Ok(rel("..a/b..")));
@@ -549,7 +559,8 @@ mod tests {
         check("file:///srv/%2E%2E/etc", outside());
         check("file:///srv/a%2fb", outside());
         check("file:///srv/a%2Fb", outside());
-        check("file:///srv/a%5cb", outside());
+        check("file:///srv/a%5cb", Ok(abs(&["srv", "a\\b"])));
+        check("file:///srv/%5c..%5cx", outside());
         check("file:///srv/a%00b", outside());
         check("file://evil.example/srv/x", outside());
         check("file:relative", Err("invalid"));

@@ -657,3 +657,36 @@ fn a_directory_swap_race_never_reads_outside_the_clients_roots() {
     }
     assert!(answers.iter().any(|a| a.to_string().contains("inside")), "some reads succeed");
 }
+
+/// Issue 12: a name with a newline read as two entries in text output, and a listed name with a
+/// backslash (`back\slash.txt`, URI `.../back%5Cslash.txt`) could not be read back.
+#[cfg(unix)]
+#[test]
+fn odd_names_are_one_line_each_and_every_listed_uri_reads_back() {
+    let mut server = TestServer::builder().empty().start_with(|_, root| {
+        std::fs::write(root.join("two\nlines.txt"), "newline\n").unwrap();
+        std::fs::write(root.join("back\\slash.txt"), "backslash\n").unwrap();
+        std::fs::write(root.join("tab\there.txt"), "tab\n").unwrap();
+    });
+    let listing = server.call_ok("list_directory", json!({ "path": "." }));
+    let shown = text(&listing);
+    assert_eq!(shown.lines().count(), 3, "{shown}");
+    assert!(shown.contains("two\\nlines.txt") && shown.contains("tab\\there.txt"), "{shown}");
+    let tree = server.call_ok("directory_tree", json!({ "path": "." }));
+    assert_eq!(text(&tree).lines().filter(|l| l.ends_with(".txt")).count(), 3, "{}", text(&tree));
+    let found = server.call_ok("search_files", json!({ "path": ".", "pattern": "*.txt" }));
+    assert_eq!(text(&found).lines().count(), 3, "{}", text(&found));
+    // Structured content keeps names as they are.
+    assert!(listing["structuredContent"].to_string().contains("two\\nlines.txt"), "{listing}");
+    let page = server.request("resources/list", json!({}));
+    for resource in page["result"]["resources"].as_array().unwrap() {
+        let uri = resource["uri"].as_str().unwrap();
+        let read = server.request("resources/read", json!({ "uri": uri }));
+        assert!(
+            read["result"]["contents"][0]["text"].is_string(),
+            "{uri} does not read back: {read}"
+        );
+    }
+    let read = server.call_ok("read_text_file", json!({ "path": "back\\slash.txt" }));
+    assert_eq!(text(&read), "backslash\n");
+}

@@ -696,7 +696,8 @@ impl Server {
     }
 
     /// Copy a file, or a directory with everything in it (symlinks and special files inside are
-    /// skipped). Never overwrites unless overwrite is set (files only).
+    /// skipped). Never overwrites unless overwrite is set (files only). Sparse files are copied
+    /// in full: their holes become zeros on disk.
     #[tool(
         title = "Copy file",
         output_schema = schema_for_output::<ChangeOutput>(),
@@ -916,16 +917,38 @@ fn render_change(verb: &str, out: ChangeOut) -> CallToolResult {
     structured(blocks, &value)
 }
 
+/// A name or path for one line of text: control characters (a newline in a file name would make
+/// one entry read as two) are written as escapes (`\n`, `\t`, `\u{1b}`). Structured content
+/// carries names unchanged.
+fn one_line(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    std::borrow::Cow::Owned(
+        name.chars()
+            .map(|c| match c {
+                '\n' => "\\n".to_owned(),
+                '\r' => "\\r".to_owned(),
+                '\t' => "\\t".to_owned(),
+                c if c.is_control() => format!("\\u{{{:x}}}", u32::from(c)),
+                c => c.to_string(),
+            })
+            .collect(),
+    )
+}
+
 fn render_listing(listing: Listing, sizes: bool) -> CallToolResult {
     let mut lines: Vec<String> = Vec::with_capacity(listing.entries.len() + 4);
     let (mut files, mut dirs, mut bytes) = (0usize, 0usize, 0u64);
     for entry in &listing.entries {
         let tag = kind_tag(entry.kind);
         match (sizes, entry.size) {
-            (true, Some(size)) => {
-                lines.push(format!("{tag:<7} {:<30} {:>10}", entry.name, human_size(size)))
-            }
-            _ => lines.push(format!("{tag} {}", entry.name)),
+            (true, Some(size)) => lines.push(format!(
+                "{tag:<7} {:<30} {:>10}",
+                one_line(&entry.name),
+                human_size(size)
+            )),
+            _ => lines.push(format!("{tag} {}", one_line(&entry.name))),
         }
         match entry.kind {
             Kind::Dir => dirs += 1,
@@ -968,7 +991,7 @@ fn render_tree(out: TreeOut) -> CallToolResult {
     let mut text = format!("{}/\n", out.path.trim_end_matches('/'));
     for entry in &out.entries {
         text.push_str(&"  ".repeat(entry.depth));
-        text.push_str(&entry.name);
+        text.push_str(&one_line(&entry.name));
         text.push_str(entry_suffix(entry.kind));
         text.push('\n');
     }
@@ -1018,7 +1041,7 @@ fn render_search(pattern: &str, out: TreeOut) -> CallToolResult {
         out.entries
             .iter()
             .zip(&matches)
-            .map(|(e, m)| format!("{m}{}", if e.kind == Kind::Dir { "/" } else { "" }))
+            .map(|(e, m)| format!("{}{}", one_line(m), if e.kind == Kind::Dir { "/" } else { "" }))
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -1047,7 +1070,7 @@ fn render_grep(out: GrepOut) -> CallToolResult {
         }
         previous = Some(&line.path);
         let sep = if line.is_match { ':' } else { '-' };
-        text.push_str(&format!("{}{sep}{}{sep}{}\n", line.path, line.line, line.text));
+        text.push_str(&format!("{}{sep}{}{sep}{}\n", one_line(&line.path), line.line, line.text));
     }
     if out.matches == 0 {
         text.push_str(&format!("No matches in {} files under {}", out.files_searched, out.path));
