@@ -92,6 +92,35 @@ impl Client {
         writeln!(stdin, "{line}").and_then(|()| stdin.flush()).expect("write to server");
     }
 
+    /// Hands the server's stdin over (to a writer thread); `send` cannot be used after this.
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.stdin.take().expect("stdin is open")
+    }
+
+    /// Waits until the server's CPU time stops growing for a second: it has done what it can
+    /// (for a flood it does not read further, it stopped reading).
+    pub fn wait_quiet(&self) {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut last = Duration::MAX;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = cpu_time(self.pid());
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    }
+
+    /// Reads answers until `n` (besides initialize's) have arrived.
+    pub fn drain(&mut self, n: usize) {
+        let mut seen = 0;
+        while seen < n {
+            self.wait_for("an answer", |m| m.get("result").is_some() || m.get("error").is_some());
+            seen += 1;
+        }
+    }
+
     /// Closes the server's stdin and waits for it to exit; returns how long that took.
     pub fn close_and_time_exit(&mut self) -> Duration {
         drop(self.stdin.take());

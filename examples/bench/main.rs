@@ -239,6 +239,7 @@ fn main() {
     bench.sql();
     bench.watching();
     bench.shutdown();
+    bench.hostile();
     write_report(&out, &bench);
     eprintln!("wrote {}", out.display());
 }
@@ -564,6 +565,176 @@ impl Bench {
             None,
         );
         self.report.memory(&format!("{mb} MB file"), idle, client.pid());
+    }
+
+    /// Hostile inputs (issue 12): time and peak memory of floods that do not read their answers,
+    /// a regex that compiles too large, a huge literal, and SQL whose single function calls are
+    /// quadratic. Each case runs on a fresh server, so its peak is its own.
+    fn hostile(&mut self) {
+        let dir = self.work.join("hostile");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("big.txt"), "x".repeat(1 << 20)).unwrap();
+        std::fs::write(dir.join("line.txt"), format!("{}\n", "a".repeat(2000))).unwrap();
+        let db = dir.join("h.db");
+        if !db.exists() {
+            rusqlite::Connection::open(&db).unwrap().execute_batch("CREATE TABLE t(x)").unwrap();
+        }
+        let (reads, greps) = if self.plan.smoke { (30, 60) } else { (3000, 4000) };
+        let base = |extra: &[&str]| -> Vec<String> {
+            let mut args = vec![dir.display().to_string(), "--watch".to_owned(), "off".to_owned()];
+            args.extend(extra.iter().map(|s| (*s).to_owned()));
+            args
+        };
+        // A client that sends many 1 MB reads and reads no answer until the server is quiet.
+        let mut client = Client::spawn(&self.server, &base(&["--max-read-bytes", "2MiB"]));
+        client.initialize();
+        // Written from a thread of its own: the server stops reading, and the writes block.
+        let mut stdin = client.take_stdin();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            for id in 1..=reads {
+                let call = json!({ "jsonrpc": "2.0", "id": 1_000_000 + id, "method": "tools/call",
+                    "params": { "name": "read_text_file", "arguments": { "path": "big.txt" } } });
+                if writeln!(stdin, "{call}").and_then(|()| stdin.flush()).is_err() {
+                    break;
+                }
+            }
+            stdin
+        });
+        let pid = client.pid();
+        client.wait_quiet();
+        let (_, peak) = memory_kib(pid);
+        let started = Instant::now();
+        client.drain(reads);
+        let drained = started.elapsed();
+        let _stdin = writer.join().unwrap();
+        let (_, peak_after) = memory_kib(pid);
+        self.report.row(
+            &format!(
+                "{reads} unread 1 MB reads: peak RSS (all answered {:.1} s after the client began reading)",
+                drained.as_secs_f64()
+            ),
+            format!("{:.1} MiB", peak.max(peak_after) as f64 / 1024.0),
+            String::new(),
+            "≤ 256 MiB",
+            Some(peak.max(peak_after) <= 256 * 1024),
+        );
+        drop(client);
+        // Many pipelined greps.
+        let mut client = Client::spawn(&self.server, &base(&[]));
+        client.initialize();
+        let started = Instant::now();
+        let pid = client.pid();
+        let mut most_threads = 0;
+        let ids: Vec<u64> = (0..greps)
+            .map(|_| {
+                client.send(
+                    "tools/call",
+                    json!({ "name": "grep_files", "arguments": { "path": ".", "pattern": "a{3}|x{3}" } }),
+                )
+            })
+            .collect();
+        for id in ids {
+            most_threads = most_threads.max(threads(pid));
+            client.wait_for("a grep answer", |m| m.get("id") == Some(&json!(id)));
+        }
+        let took = started.elapsed();
+        let (_, peak) = memory_kib(pid);
+        self.report.row(
+            &format!("{greps} pipelined greps: all answered, peak RSS, threads at most"),
+            format!(
+                "{:.1} s, {:.1} MiB, {most_threads} threads",
+                took.as_secs_f64(),
+                peak as f64 / 1024.0
+            ),
+            String::new(),
+            "≤ 256 MiB",
+            Some(peak <= 256 * 1024),
+        );
+        drop(client);
+        // A regex that compiles too large, and a 100,000-character literal.
+        for (what, pattern) in [
+            ("grep (x{1,1000}){1000}: refused", "(x{1,1000}){1000}".to_owned()),
+            ("grep a 100,000-character literal over a 2,000-character line", "a".repeat(100_000)),
+        ] {
+            let mut client = Client::spawn(&self.server, &base(&[]));
+            client.initialize();
+            let pid = client.pid();
+            let sent = Instant::now();
+            let (at, _) = client.request(
+                "tools/call",
+                json!({ "name": "grep_files", "arguments": { "path": ".", "pattern": pattern } }),
+            );
+            let (_, peak) = memory_kib(pid);
+            self.report.row(
+                what,
+                format!(
+                    "{:.1} ms, peak {:.1} MiB",
+                    (at - sent).as_secs_f64() * 1000.0,
+                    peak as f64 / 1024.0
+                ),
+                String::new(),
+                "≤ 64 MiB",
+                Some(peak <= 64 * 1024),
+            );
+        }
+        // SQL: single calls that are quadratic in SQLite's built-ins, with a 2 s timeout.
+        let db_arg = format!("h={}", db.display());
+        let mut client = Client::spawn(
+            &self.server,
+            &["--db".to_owned(), db_arg.clone(), "--query-timeout".to_owned(), "2s".to_owned()],
+        );
+        client.initialize();
+        for (what, query) in [
+            (
+                "SQL instr of 2 MB and 1 MB (timeout 2 s)",
+                "SELECT instr(printf('%.*c', 2000000, 'a'), printf('%.*c', 1000000, 'a') || 'b')",
+            ),
+            (
+                "SQL LIKE with a 49,000-character pattern (timeout 2 s)",
+                "SELECT printf('%.*c', 300000, 'a') LIKE ('%' || printf('%.*c', 49000, 'a') || 'b')",
+            ),
+        ] {
+            let sent = Instant::now();
+            let (at, _) = client.request(
+                "tools/call",
+                json!({ "name": "read_query", "arguments": { "query": query } }),
+            );
+            let took = at - sent;
+            self.report.row(
+                what,
+                format!("{:.2} s", took.as_secs_f64()),
+                String::new(),
+                "≤ 2 × --query-timeout",
+                Some(took <= Duration::from_secs(4)),
+            );
+        }
+        drop(client);
+        // The same LIKE, cancelled: how long until the database answers again.
+        let mut client = Client::spawn(
+            &self.server,
+            &["--db".to_owned(), db_arg, "--query-timeout".to_owned(), "600s".to_owned()],
+        );
+        client.initialize();
+        let like =
+            "SELECT printf('%.*c', 300000, 'a') LIKE ('%' || printf('%.*c', 49000, 'a') || 'b')";
+        let id = client
+            .send("tools/call", json!({ "name": "read_query", "arguments": { "query": like } }));
+        client.request("ping", json!({}));
+        let cancelled = Instant::now();
+        client.notify("notifications/cancelled", json!({ "requestId": id }));
+        let (at, _) = client.request(
+            "tools/call",
+            json!({ "name": "read_query", "arguments": { "query": "SELECT 1" } }),
+        );
+        let took = at - cancelled;
+        self.report.row(
+            "SQL LIKE cancelled: the database answers again after",
+            format!("{:.0} ms", took.as_secs_f64() * 1000.0),
+            String::new(),
+            "≤ 1 s",
+            Some(took <= Duration::from_secs(1)),
+        );
     }
 
     /// How long the server takes to exit after stdin closes: idle, with a 2026-07-28
@@ -912,4 +1083,14 @@ fn file_uri(path: &Path) -> String {
     } else {
         format!("file://{path}")
     }
+}
+
+/// Threads of a process (Linux); zero elsewhere.
+fn threads(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
