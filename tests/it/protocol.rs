@@ -546,3 +546,19 @@ fn stdin_closing_during_a_long_query_ends_the_server_at_once() {
     server.expect_notification("notifications/progress", Duration::from_secs(30));
     assert_exited_without_draining(&mut server);
 }
+
+/// Issue 12, item 11: a valid 17 MB `write_file` was dropped (rmcp's stdio framing stops at
+/// 16 MiB) and its caller waited forever. The frame limit is --max-message-bytes (32 MiB).
+#[test]
+fn a_seventeen_megabyte_write_is_accepted() {
+    let mut server = TestServer::start();
+    let content = "0123456789abcdef".repeat(17 << 16);
+    assert_eq!(content.len(), 17 << 20);
+    let result = server.call_tool_timeout(
+        "write_file",
+        json!({ "path": "big.bin.txt", "content": content }),
+        Duration::from_secs(120),
+    );
+    assert_eq!(result["isError"], json!(false), "{}", text(&result));
+    assert_eq!(std::fs::metadata(server.path("big.bin.txt")).unwrap().len(), 17 << 20);
+}
