@@ -30,6 +30,16 @@ pub struct Client {
 impl Client {
     /// Starts `server` with `args`.
     pub fn spawn(server: &Path, args: &[String]) -> Client {
+        Client::spawn_reading(server, args, None)
+    }
+
+    /// Like `spawn`, but nothing is read from the server's stdout until `start` receives (or is
+    /// dropped): a client that does not read its answers.
+    pub fn spawn_reading(
+        server: &Path,
+        args: &[String],
+        start: Option<std::sync::mpsc::Receiver<()>>,
+    ) -> Client {
         let spawned = Instant::now();
         let mut child = Command::new(server)
             .args(args)
@@ -43,6 +53,9 @@ impl Client {
         let stderr_pipe = child.stderr.take().expect("stderr");
         let (tx, lines) = channel();
         std::thread::spawn(move || {
+            if let Some(start) = start {
+                let _ = start.recv();
+            }
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);

@@ -586,8 +586,14 @@ impl Bench {
             args
         };
         // A client that sends many 1 MB reads and reads no answer until the server is quiet.
-        let mut client = Client::spawn(&self.server, &base(&["--max-read-bytes", "2MiB"]));
-        client.initialize();
+        let (start_reading, paused) = std::sync::mpsc::channel();
+        let mut client =
+            Client::spawn_reading(&self.server, &base(&["--max-read-bytes", "2MiB"]), Some(paused));
+        // The handshake's answer is read by hand: the reader is paused.
+        client.write_line(
+            r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#,
+        );
+        client.write_line(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         // Written from a thread of its own: the server stops reading, and the writes block.
         let mut stdin = client.take_stdin();
         let writer = std::thread::spawn(move || {
@@ -605,13 +611,14 @@ impl Bench {
         client.wait_quiet();
         let (_, peak) = memory_kib(pid);
         let started = Instant::now();
-        client.drain(reads);
+        drop(start_reading);
+        client.drain(reads + 1);
         let drained = started.elapsed();
         let _stdin = writer.join().unwrap();
         let (_, peak_after) = memory_kib(pid);
         self.report.row(
             &format!(
-                "{reads} unread 1 MB reads: peak RSS (all answered {:.1} s after the client began reading)",
+                "{reads} pipelined 1 MB reads a client does not read until the server is idle: peak RSS (all answered {:.1} s after it read)",
                 drained.as_secs_f64()
             ),
             format!("{:.1} MiB", peak.max(peak_after) as f64 / 1024.0),
