@@ -30,7 +30,10 @@
 //! cli.rs               Args: flags exactly as given; no I/O
 //! config.rs            Config::from_args: merge the config file, validate, open roots
 //! sandbox/mod.rs       Sandbox: locate client input in a root, client-root narrowing, limits
-//! sandbox/path.rs      RelPath and client path syntax (absolute, relative, ~, file://); pure
+//! sandbox/path.rs      RelPath and client path syntax, Unix and Windows (absolute, relative, ~,
+//!                      file://); pure
+//! sandbox/platform/    the one platform seam: file kinds and identities, renames, case rules,
+//!                      handle ancestry, durability (mod.rs, unix.rs, windows.rs)
 //! sandbox/root.rs      Root: mode, cap-std Dir, symlink resolution that stays inside the root
 //! sandbox/filter.rs    .gitignore/.ignore/.git/info/exclude rules and glob sets
 //! sandbox/walk.rs      sorted, resumable, descriptor-bounded directory walks
@@ -40,6 +43,7 @@
 //! sandbox/search.rs    listing, tree, glob search, grep, file info, resource pages
 //! db/mod.rs            Databases, Database::run (a job on the worker), DbSpec, names
 //! db/query.rs          Session: open with safe settings; read, write, explain, describe, schema
+//! db/functions.rs      bounded instr/replace/trim/like/glob: linear, or stopped at the deadline
 //! db/policy.rs         the authorizer's decisions per access mode; pure
 //! db/value.rs          cells and pages of rows (cut and summarised to the cell limit)
 //! db/worker.rs         one thread per database running jobs, panics contained
@@ -53,6 +57,8 @@
 //! server/resources.rs  resources/list (databases, then files), file reads, templates
 //! server/db_resources.rs  sqlite:// schema and table resources, completion
 //! server/subscriptions.rs  subscribe/unsubscribe, subscriptions/listen, batches → notifications
+//! server/transport.rs  our stdio framing: an answer for every line, backpressure, exit on EOF
+//! server/roots.rs      client roots: narrowing, and holding file requests until they are in
 //! server/uri.rs        file:// and sqlite:// URIs, cursors, MIME types; pure
 //! server/progress.rs  progress notifications and cancellation for long calls
 //! server/errors.rs     core errors → MCP errors and isError results
@@ -64,7 +70,8 @@
 //! - `config.rs` is the only code that uses cap-std's ambient authority. `watch` hands the
 //!   roots' canonical paths (and the databases' directories) to the system's watcher, which
 //!   watches paths; it opens nothing by name and maps every event back through the sandbox.
-//! - Only the rmcp transport writes to stdout (`print_stdout` is denied by lint).
+//! - Only the transport (`server::transport`, its writer task) writes to stdout (`print_stdout`
+//!   is denied by lint).
 //! - The cores do not panic on user input; a panic in blocking work fails one request only.
 
 pub mod cli;
