@@ -51,11 +51,12 @@ pub enum Error {
     )]
     ReadOnlyFile { path: String },
 
-    /// Another program holds the file open and does not let it be replaced (Windows).
+    /// Another program holds the file (or, for a delete, something in the directory) open and
+    /// does not let it be changed (Windows). `outcome` says what was left.
     #[error(
-        "\"{path}\" is open in another program that does not let it be replaced; nothing was written. Close it there (or wait a moment) and try again"
+        "\"{path}\" is open in another program that does not let it be changed; {outcome}. Close it there (or wait a moment) and try again"
     )]
-    Busy { path: String },
+    Busy { path: String, outcome: &'static str },
 
     /// A change to a file the server protects from the file tools (a configured database and its
     /// journal files), or to a directory holding one or holding a read-only root.
@@ -135,7 +136,14 @@ impl Error {
             io::ErrorKind::NotADirectory => Error::NotADirectory { path },
             io::ErrorKind::IsADirectory => Error::IsADirectory { path },
             io::ErrorKind::DirectoryNotEmpty => Error::DirectoryNotEmpty { path },
-            io::ErrorKind::ResourceBusy => Error::Busy { path },
+            io::ErrorKind::ResourceBusy => Error::Busy {
+                path,
+                outcome: if op == "deleting" {
+                    "for a directory, the open one may be a file in it; what was deleted before stays deleted and the rest is untouched"
+                } else {
+                    "nothing was written"
+                },
+            },
             _ if crate::sandbox::platform::is_symlink_loop(&source) => Error::SymlinkLoop { path },
             // cap-std reports an attempt to leave the root (a raced symlink) as PermissionDenied
             // with this message; answer it like every other escape.

@@ -365,12 +365,15 @@ impl Sandbox {
         }
         let kind = Kind::of(meta.file_type());
         let (parent, name) = self.open_parent_existing(&loc)?;
-        let result = match kind {
+        // Windows refuses to delete what another program (an editor, an indexer, a virus
+        // scanner, or this server's own watcher) holds open for a moment: try again, as a write
+        // does. A recursive delete goes on from what is left.
+        retry_while_busy(|| match kind {
             Kind::Dir if recursive => parent.remove_dir_all(name),
             Kind::Dir => parent.remove_dir(name),
             _ => parent.remove_file_or_symlink(name),
-        };
-        result.map_err(|e| Error::io("deleting", &path, e))?;
+        })
+        .map_err(|e| Error::io("deleting", &path, e))?;
         Ok(ChangeOut { loc, path, from: None, kind, changed: true, files: 0, skipped: 0 })
     }
 
@@ -587,18 +590,19 @@ fn write_temp_then_rename(
 /// that it settles for a coarser one, which still shows every change.
 const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// How often, and how far apart, replacing a file that another program holds open is tried
-/// (Windows refuses it while the other program has the file open; editors and indexers often
-/// hold a file for a moment). About a second in all, then the write fails with `ResourceBusy`.
+/// How often, and how far apart, replacing or deleting a file that another program holds open
+/// is tried (Windows refuses it while the other program has the file open; editors and indexers
+/// often hold a file for a moment). About a second in all, then the change fails with
+/// `ResourceBusy`.
 const BUSY_RETRIES: u32 = 10;
 const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Renames the finished temporary file over `name`. Where the system refuses because another
-/// program holds the file open, tries again a few times; the old file stays whole throughout.
-fn rename_over(dir: &Dir, temp: &str, name: &str) -> io::Result<()> {
+/// Runs `op`, trying again a few times while the system refuses it because another program holds
+/// a file open (never on Unix, where nothing refuses that). Then `ResourceBusy`.
+fn retry_while_busy<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     let mut tries = 0;
     loop {
-        match dir.rename(temp, dir, name) {
+        match op() {
             Err(err) if platform::is_sharing_violation(&err) => {
                 tries += 1;
                 if tries > BUSY_RETRIES {
@@ -609,6 +613,12 @@ fn rename_over(dir: &Dir, temp: &str, name: &str) -> io::Result<()> {
             other => return other,
         }
     }
+}
+
+/// Renames the finished temporary file over `name`, trying again while another program holds
+/// the file open; the old file stays whole throughout.
+fn rename_over(dir: &Dir, temp: &str, name: &str) -> io::Result<()> {
+    retry_while_busy(|| dir.rename(temp, dir, name))
 }
 
 /// `renameat2` with `RENAME_NOREPLACE`; on file systems without it, a checked plain rename.

@@ -79,7 +79,7 @@ mod tests {
             E::SpecialFile { path: path(), kind: "FIFO" },
             E::ReadOnly { root: "/r".into() },
             E::ReadOnlyFile { path: path() },
-            E::Busy { path: path() },
+            E::Busy { path: path(), outcome: "nothing was written" },
             E::Protected {
                 path: path(),
                 what: "is the database \"shop\"".into(),

@@ -164,6 +164,26 @@ fn a_write_to_a_file_another_program_holds_open_retries_then_fails_clearly() {
 }
 
 #[test]
+fn a_delete_waits_for_a_file_held_open_for_a_moment_and_fails_clearly_if_it_stays_open() {
+    let mut server = TestServer::start();
+    let held_path = server.root.join("src/bookshop/inventory.py");
+    // Held throughout: a clear error; the open file is still there.
+    let held = fs::OpenOptions::new().read(true).share_mode(0).open(&held_path).unwrap();
+    let err = server.call_err("delete_file", json!({ "path": "src", "recursive": true }));
+    assert!(err.contains("open in another program") && err.contains("stays deleted"), "{err}");
+    assert!(held_path.is_file(), "the open file was not deleted");
+    // Held for a moment (an editor, an indexer, this server's own watcher): the delete waits
+    // for it and goes through. The retries span about a second; the handle closes after 0.1 s.
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(held);
+    });
+    server.call_ok("delete_file", json!({ "path": "src", "recursive": true }));
+    releaser.join().unwrap();
+    assert!(!server.root.join("src").exists());
+}
+
+#[test]
 fn readers_never_see_a_partial_file() {
     let mut server = TestServer::start();
     let path = server.path("big.txt");
