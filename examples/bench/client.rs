@@ -40,14 +40,23 @@ impl Client {
         args: &[String],
         start: Option<std::sync::mpsc::Receiver<()>>,
     ) -> Client {
-        let spawned = Instant::now();
-        let mut child = Command::new(server)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", server.display()));
+        let mut command = Command::new(server);
+        command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Process creation under Wine now and then fails for a moment: try again, from a fresh
+        // clock (the start-up time measures the server, not the failed tries).
+        let mut tries = 0;
+        let (spawned, mut child) = loop {
+            let spawned = Instant::now();
+            match command.spawn() {
+                Ok(child) => break (spawned, child),
+                Err(e) if tries < 4 => {
+                    tries += 1;
+                    eprintln!("starting {} failed ({e}); trying again", server.display());
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("starting {}: {e}", server.display()),
+            }
+        };
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
         let stderr_pipe = child.stderr.take().expect("stderr");

@@ -138,10 +138,12 @@ impl Error {
             io::ErrorKind::DirectoryNotEmpty => Error::DirectoryNotEmpty { path },
             io::ErrorKind::ResourceBusy => Error::Busy {
                 path,
-                outcome: if op == "deleting" {
-                    "for a directory, the open one may be a file in it; what was deleted before stays deleted and the rest is untouched"
-                } else {
-                    "nothing was written"
+                outcome: match op {
+                    "deleting" => {
+                        "for a directory, the open one may be a file in it; what was deleted before stays deleted and the rest is untouched"
+                    }
+                    "moving to" => "nothing was moved",
+                    _ => "nothing was written",
                 },
             },
             _ if crate::sandbox::platform::is_symlink_loop(&source) => Error::SymlinkLoop { path },

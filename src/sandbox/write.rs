@@ -248,7 +248,8 @@ impl Sandbox {
         }
         let (from_parent, from_name) = self.open_parent_existing(&from)?;
         let (to_parent, to_name) = self.open_parent(&to, &to_resolved, true)?;
-        match rename_noreplace(&from_parent, from_name, &to_parent, to_name) {
+        // Retried while another program holds the source open (Windows), as a write is.
+        match retry_while_busy(|| rename_noreplace(&from_parent, from_name, &to_parent, to_name)) {
             Ok(()) => {}
             Err(e) if platform::is_cross_device(&e) && kind == Kind::File => {
                 copy_file_into(&from_parent, from_name, &to_parent, to_name, Replace::Never)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::BIN;
+use crate::support::{BIN, Launch};
 
 /// `cargo test` builds the examples next to the test binaries: target/<profile>/examples/.
 fn bench_driver() -> PathBuf {
@@ -26,8 +26,7 @@ fn the_benchmark_suite_runs_end_to_end_on_tiny_workloads() {
         .arg(&report)
         .arg("--work")
         .arg(out.path())
-        .output()
-        .unwrap();
+        .run();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench --smoke failed:\n{stderr}");
     let text = std::fs::read_to_string(&report).unwrap();

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 
-use crate::support::{BIN, TestServer, sample_data, start_error};
+use crate::support::{BIN, Launch, TestServer, sample_data, start_error};
 
 fn make_db(path: &Path) {
     let conn = rusqlite::Connection::open(path).unwrap();
@@ -49,8 +49,8 @@ fn an_unknown_log_level_fails_at_start() {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
-            .unwrap();
+            .run()
+            .status;
         assert!(status.success(), "--log-level {level}");
     }
 }
@@ -139,7 +139,7 @@ fn the_shipped_example_config_starts_a_working_server() {
 
 #[test]
 fn the_config_help_names_the_real_keys() {
-    let help = Command::new(&*BIN).arg("--help").output().unwrap();
+    let help = Command::new(&*BIN).arg("--help").run();
     let help = String::from_utf8_lossy(&help.stdout);
     for key in ["roots", "ro_roots", "db_rw", "read_only", "query_timeout", "examples/config.toml"]
     {

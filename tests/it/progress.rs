@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{Launch, TestServer};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -142,8 +142,7 @@ fn progress_after_holds_at_its_edges() {
             .arg(dir.path())
             .args(["--progress-after", value])
             .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
+            .run();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.success(), ok, "--progress-after {value}: {stderr}");
         if !ok {

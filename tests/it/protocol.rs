@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{BIN, TestServer, start_error, text};
+use crate::support::{BIN, Launch, TestServer, start_error, text};
 
 #[test]
 fn legacy_initialize_names_this_crate_and_declares_only_what_is_implemented() {
@@ -226,8 +226,7 @@ fn server_exits_promptly_with_status_zero_when_stdin_closes() {
 #[test]
 fn server_exits_cleanly_when_stdin_closes_before_the_handshake() {
     let dir = tempfile::tempdir().unwrap();
-    let output =
-        Command::new(&*BIN).arg(dir.path()).stdin(std::process::Stdio::null()).output().unwrap();
+    let output = Command::new(&*BIN).arg(dir.path()).stdin(std::process::Stdio::null()).run();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(output.stdout.is_empty(), "stdout must carry only protocol messages");
 }
@@ -269,9 +268,9 @@ fn invalid_limit_fails_at_start() {
 
 #[test]
 fn version_and_help() {
-    let version = Command::new(&*BIN).arg("--version").output().unwrap();
+    let version = Command::new(&*BIN).arg("--version").run();
     assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
-    let help = Command::new(&*BIN).arg("--help").output().unwrap();
+    let help = Command::new(&*BIN).arg("--help").run();
     let help = String::from_utf8_lossy(&help.stdout);
     for flag in [
         "--root",

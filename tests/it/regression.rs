@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{TestServer, sample_data, text};
+use crate::support::{Launch, TestServer, sample_data, text};
 
 /// Issue 10, item 1: `create_table` refused ordinary tables whose constraints make SQLite create
 /// automatic indexes (`sqlite_autoindex_*`), including the shape of the sample's `order_items`.
@@ -250,8 +250,7 @@ fn a_client_that_does_not_read_its_answers_holds_the_server_to_bounded_memory() 
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .launch();
     let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();

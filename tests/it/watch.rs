@@ -11,7 +11,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 
-use crate::support::{BIN, TestServer, text};
+use crate::support::{BIN, Launch, TestServer, text};
 
 const UPDATED: &str = "notifications/resources/updated";
 const LIST_CHANGED: &str = "notifications/resources/list_changed";
@@ -472,12 +472,7 @@ fn watch_off_declares_nothing_and_refuses_subscriptions() {
 }
 
 fn start_status(args: &[&str], dir: &Path) -> (bool, String) {
-    let output = Command::new(&*BIN)
-        .arg(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let output = Command::new(&*BIN).arg(dir).args(args).stdin(std::process::Stdio::null()).run();
     (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 

@@ -184,6 +184,22 @@ fn a_delete_waits_for_a_file_held_open_for_a_moment_and_fails_clearly_if_it_stay
 }
 
 #[test]
+fn a_move_of_a_file_held_open_leaves_both_names_as_they_were_then_goes_through() {
+    let mut server = TestServer::start();
+    let from = server.root.join("README.md");
+    let original = fs::read(&from).unwrap();
+    let held = fs::OpenOptions::new().read(true).share_mode(0).open(&from).unwrap();
+    let err =
+        server.call_err("move_file", json!({ "source": "README.md", "destination": "moved.md" }));
+    assert!(err.contains("open in another program") && err.contains("nothing was moved"), "{err}");
+    drop(held);
+    assert_eq!(fs::read(&from).unwrap(), original);
+    assert!(!server.root.join("moved.md").exists(), "no second name is left behind");
+    server.call_ok("move_file", json!({ "source": "README.md", "destination": "moved.md" }));
+    assert_eq!(fs::read(server.root.join("moved.md")).unwrap(), original);
+}
+
+#[test]
 fn readers_never_see_a_partial_file() {
     let mut server = TestServer::start();
     let path = server.path("big.txt");

@@ -4,7 +4,7 @@
 use std::io;
 
 use cap_primitives::fs::_WindowsByHandle;
-use cap_std::fs::{Dir, FileType, Metadata};
+use cap_std::fs::{Dir, FileType, Metadata, OpenOptions, OpenOptionsExt};
 
 use crate::sandbox::platform::FileId;
 use crate::sandbox::root::Kind;
@@ -18,6 +18,11 @@ const ERROR_LOCK_VIOLATION: i32 = 33;
 const ERROR_ACCESS_DENIED: i32 = 5;
 /// `ERROR_NOT_SAME_DEVICE`.
 const ERROR_NOT_SAME_DEVICE: i32 = 17;
+/// The `DELETE` and `FILE_READ_ATTRIBUTES` access rights.
+const DELETE: u32 = 0x0001_0000;
+const FILE_READ_ATTRIBUTES: u32 = 0x0080;
+/// `FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE`: others may do anything meanwhile.
+const FILE_SHARE_ALL: u32 = 0x7;
 /// `ERROR_CANT_RESOLVE_FILENAME`: too many levels of reparse points.
 const ERROR_CANT_RESOLVE_FILENAME: i32 = 1921;
 
@@ -53,6 +58,17 @@ pub(super) fn rename_noreplace(
 ) -> io::Result<()> {
     let meta = from_dir.symlink_metadata(from)?;
     if meta.is_file() {
+        // Claim the right to delete the old name first. If another program holds the file open
+        // without letting it be deleted, this fails now with a sharing violation (the caller
+        // tries again), before a second name exists; while the claim is held, no program can
+        // open the file in that way.
+        let _claim = from_dir.open_with(
+            from,
+            OpenOptions::new()
+                .read(true)
+                .access_mode(DELETE | FILE_READ_ATTRIBUTES)
+                .share_mode(FILE_SHARE_ALL),
+        )?;
         match from_dir.hard_link(from, to_dir, to) {
             Ok(()) => return from_dir.remove_file(from),
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Err(err),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -569,8 +569,7 @@ impl Drop for TestServer {
 /// Starts the binary with `args` (stdin closed), expects it to fail at start, and returns its
 /// stderr. Errors must never reach stdout, which belongs to the protocol.
 pub fn start_error<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
-    let output =
-        Command::new(&*BIN).args(args).stdin(Stdio::null()).output().expect("run the binary");
+    let output = Command::new(&*BIN).args(args).stdin(Stdio::null()).run();
     let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
     assert_ne!(output.status.code(), Some(0), "{shown:?} should fail");
     assert!(output.stdout.is_empty(), "errors go to stderr, never stdout");
@@ -680,12 +679,8 @@ fn spawn(
     } else {
         command.env_remove("RUST_LOG");
     }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn server");
+    let mut child =
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).launch();
     let stdin = child.stdin.take();
     let stdout = child.stdout.take().expect("stdout");
     let stderr_pipe = child.stderr.take().expect("stderr");
@@ -723,5 +718,41 @@ fn spawn(
         hold_roots: false,
         base,
         root,
+    }
+}
+
+/// Starting a process, tried again a few times when the system fails to create it for a moment
+/// (Wine's process creation now and then answers `ERROR_INTERNAL_ERROR`, 1359, under load). A
+/// process that starts and then fails is the test's business, never retried.
+pub trait Launch {
+    /// `spawn`, or a panic naming the last error.
+    fn launch(&mut self) -> Child;
+    /// `output`, or a panic naming the last error.
+    fn run(&mut self) -> Output;
+}
+
+impl Launch for Command {
+    fn launch(&mut self) -> Child {
+        patiently(self, Command::spawn)
+    }
+
+    fn run(&mut self) -> Output {
+        patiently(self, Command::output)
+    }
+}
+
+fn patiently<T>(command: &mut Command, start: fn(&mut Command) -> std::io::Result<T>) -> T {
+    const TRIES: u32 = 5;
+    let mut tries = 0;
+    loop {
+        match start(command) {
+            Ok(started) => return started,
+            Err(err) if tries + 1 < TRIES => {
+                tries += 1;
+                eprintln!("starting {command:?} failed ({err}); trying again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(err) => panic!("starting {command:?}: {err}"),
+        }
     }
 }
