@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Launch, TestServer, sample_data, text};
+use crate::support::{TestServer, sample_data, text};
 
 /// Issue 10, item 1: `create_table` refused ordinary tables whose constraints make SQLite create
 /// automatic indexes (`sqlite_autoindex_*`), including the shape of the sample's `order_items`.
@@ -241,6 +241,8 @@ fn a_client_that_does_not_read_its_answers_holds_the_server_to_bounded_memory() 
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::support::Launch;
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("big.txt"), "x".repeat(1 << 20)).unwrap();
