@@ -67,9 +67,38 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
-    /// An error from SQLite itself (syntax, constraint, no such column, ...).
+    /// An error from SQLite itself (syntax, constraint, no such column, ...): SQLite's own
+    /// message, which names the column, table or token, and the error it came from.
     #[error("SQL error: {message}")]
-    Sql { message: String },
+    Sql {
+        message: String,
+        #[source]
+        source: Box<rusqlite::Error>,
+    },
+
+    /// The database file was replaced or removed, and the new one could not be opened.
+    #[error(
+        "the file of database \"{db}\" was replaced or removed and cannot be opened again: {source}"
+    )]
+    Reopen {
+        db: String,
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// The database's worker thread could not be started.
+    #[error("could not start the worker thread for database \"{db}\": {source}")]
+    WorkerStart {
+        db: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A call panicked (a bug); the worker rolled back and goes on.
+    #[error(
+        "internal error while running the statement on database \"{db}\" (the database is unchanged); this is a bug"
+    )]
+    Panicked { db: String },
 
     /// The file is not a SQLite database (or is encrypted).
     #[error("the file is not a SQLite database (its header is not \"SQLite format 3\")")]
@@ -89,11 +118,11 @@ fn list(names: &[String]) -> String {
 
 impl Error {
     /// Wraps a SQLite error, keeping SQLite's own message (it names the column, table or token).
-    pub fn sql(err: &rusqlite::Error) -> Self {
-        let message = match err {
+    pub fn sql(source: rusqlite::Error) -> Self {
+        let message = match &source {
             rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
             other => other.to_string(),
         };
-        Error::Sql { message }
+        Error::Sql { message, source: Box::new(source) }
     }
 }

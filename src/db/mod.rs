@@ -62,8 +62,8 @@ impl Databases {
         for spec in specs {
             let session = Session::open(&spec.name, &spec.path, spec.writable, limits.clone())
                 .map_err(|e| (spec.clone(), e))?;
-            let jobs = worker::spawn(&spec.name, session).map_err(|e| {
-                (spec.clone(), Error::Sql { message: format!("starting its worker thread: {e}") })
+            let jobs = worker::spawn(&spec.name, session).map_err(|source| {
+                (spec.clone(), Error::WorkerStart { db: spec.name.clone(), source })
             })?;
             list.push(Arc::new(Database {
                 name: spec.name.clone(),

@@ -45,7 +45,7 @@ impl Monitor {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NOFOLLOW
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let sql = |e: rusqlite::Error| Error::sql(&e);
+        let sql = |e: rusqlite::Error| Error::sql(e);
         let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true).map_err(sql)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false).map_err(sql)?;
@@ -94,9 +94,7 @@ impl Monitor {
     }
 
     fn pragma(&self, name: &str) -> Result<i64> {
-        self.conn
-            .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
-            .map_err(|e| Error::sql(&e))
+        self.conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0)).map_err(Error::sql)
     }
 
     fn table_names(&self) -> Result<Vec<String>> {
@@ -106,11 +104,9 @@ impl Monitor {
                 "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \
                  AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
             )
-            .map_err(|e| Error::sql(&e))?;
-        let names = stmt
-            .query_map([], |row| row.get(0))
-            .and_then(Iterator::collect)
-            .map_err(|e| Error::sql(&e))?;
+            .map_err(Error::sql)?;
+        let names =
+            stmt.query_map([], |row| row.get(0)).and_then(Iterator::collect).map_err(Error::sql)?;
         Ok(names)
     }
 }

@@ -51,6 +51,12 @@ pub enum Error {
     )]
     ReadOnlyFile { path: String },
 
+    /// An edit found the file changed since it was read: nothing was written.
+    #[error(
+        "\"{path}\" changed on disk while the edit was being made; nothing was written. Read it again and redo the edit"
+    )]
+    ChangedOnDisk { path: String },
+
     /// Another program holds the file (or, for a delete, something in the directory) open and
     /// does not let it be changed (Windows). `outcome` says what was left.
     #[error(

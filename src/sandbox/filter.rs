@@ -4,7 +4,11 @@
 //! Ignore files are read through the root's `Dir` as the walk reaches their directory, with the
 //! `ignore` crate's own matcher and its precedence rules (`.ignore` over `.gitignore` over
 //! `.git/info/exclude`, deeper files first within each). Files above a root are never read: the
-//! sandbox does not look outside it. Imports only `sandbox::{path, root, error}`.
+//! sandbox does not look outside it.
+//!
+//! This is the one rule for what a listing shows ([`is_hidden`], [`excluded`], [`RULE_FILES`]):
+//! walks apply it as they go, and `sandbox::listing` offers it to the watcher. Imports only
+//! `sandbox::{path, root, temp, error}`.
 
 use std::io::Read;
 use std::path::Path;
@@ -44,6 +48,30 @@ struct Level {
 pub struct Globs {
     names: GlobSet,
     paths: GlobSet,
+}
+
+/// The files a directory's ignore rules come from (`.git` for `.git/info/exclude`, and as the
+/// boundary of a repository).
+pub const RULE_FILES: [&str; 3] = [".ignore", ".gitignore", ".git"];
+
+/// Whether an entry named `name` is left out of every listing, ignore rules or not: one of the
+/// server's temporary files (a write in flight, or one a killed server left).
+pub fn is_hidden(name: &str) -> bool {
+    crate::sandbox::temp::is_temp_name(name)
+}
+
+/// Whether the ignore rules in `stack` (those of `rel`'s parent) leave `rel` out: `.git` itself,
+/// or a path an ignore file excludes.
+pub fn excluded(stack: &IgnoreStack, rel: &RelPath, is_dir: bool) -> bool {
+    rel.file_name() == Some(".git") || stack.is_ignored(rel, is_dir)
+}
+
+/// Which of [`RULE_FILES`] exist in `dir`.
+pub fn rule_files(root: &Root, dir: &RelPath) -> Vec<&'static str> {
+    RULE_FILES
+        .into_iter()
+        .filter(|n| dir.join(n).is_some_and(|p| root.dir().symlink_metadata(p.as_path()).is_ok()))
+        .collect()
 }
 
 impl IgnoreStack {

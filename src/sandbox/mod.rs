@@ -9,11 +9,13 @@
 pub mod edit;
 pub mod error;
 pub mod filter;
+pub mod listing;
 pub mod path;
 pub mod platform;
 pub mod read;
 pub mod root;
 pub mod search;
+pub mod temp;
 pub mod walk;
 pub mod write;
 

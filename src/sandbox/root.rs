@@ -18,6 +18,8 @@ use crate::sandbox::error::{Error, Result};
 use crate::sandbox::path::{RelPath, is_plain_component};
 use crate::sandbox::platform;
 
+pub use crate::sandbox::platform::Kind;
+
 /// How many symlinks one resolution may follow before it is declared a loop (Linux uses 40).
 pub const MAX_SYMLINK_HOPS: usize = 40;
 
@@ -28,19 +30,6 @@ pub enum Mode {
     ReadOnly,
     /// Read and write tools.
     Writable,
-}
-
-/// What kind of file system object an entry is. Listings show special kinds; reads refuse them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
-    File,
-    Dir,
-    Symlink,
-    Fifo,
-    Socket,
-    CharDevice,
-    BlockDevice,
-    Unknown,
 }
 
 /// One allowed directory. Created once at start-up by `config.rs`, which is the only code that
@@ -309,32 +298,6 @@ pub fn open_regular_file(dir: &Dir, path: &std::path::Path) -> io::Result<(File,
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
     Ok((file, meta))
-}
-
-impl Kind {
-    /// The kind of an entry from its (not followed) metadata or directory-entry type.
-    pub fn of(file_type: cap_std::fs::FileType) -> Kind {
-        crate::sandbox::platform::kind_of(file_type)
-    }
-
-    /// A short lowercase name for messages and listings (`file`, `directory`, `FIFO`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::File => "file",
-            Kind::Dir => "directory",
-            Kind::Symlink => "symlink",
-            Kind::Fifo => "FIFO",
-            Kind::Socket => "socket",
-            Kind::CharDevice => "character device",
-            Kind::BlockDevice => "block device",
-            Kind::Unknown => "special file",
-        }
-    }
-
-    /// Whether this kind is never opened (FIFOs, sockets, devices, unknown types).
-    pub fn is_special(self) -> bool {
-        !matches!(self, Kind::File | Kind::Dir | Kind::Symlink)
-    }
 }
 
 /// Lexically normalizes an absolute host path into components (`.` dropped, `..` applied). On

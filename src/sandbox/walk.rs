@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use cap_fs_ext::DirExt as _;
 use cap_std::fs::{Dir, File, Metadata};
 
-use crate::sandbox::filter::{Globs, IgnoreStack};
+use crate::sandbox::filter::{self, Globs, IgnoreStack};
 use crate::sandbox::path::RelPath;
 use crate::sandbox::root::{Kind, Root, open_regular_file};
 
@@ -182,9 +182,7 @@ pub fn walk(
                 Ordering::Greater => {}
             }
         }
-        if options.respect_ignore
-            && (name == ".git" || frame.ignore.is_ignored(&rel, kind == Kind::Dir))
-        {
+        if options.respect_ignore && filter::excluded(&frame.ignore, &rel, kind == Kind::Dir) {
             continue;
         }
         if let Some(exclude) = options.exclude {
@@ -298,8 +296,8 @@ fn read_frame(
                 stats.non_utf8_names += 1;
                 continue;
             };
-            if crate::sandbox::write::is_temp_name(&name) {
-                crate::sandbox::write::sweep_temp(root, &dir, &name);
+            if filter::is_hidden(&name) {
+                crate::sandbox::temp::sweep_temp(root, &dir, &name);
                 continue;
             }
             let mut kind = Kind::of(entry.file_type()?);
@@ -330,13 +328,7 @@ fn ancestors_ignore(root: &Root, start: &RelPath) -> IgnoreStack {
     let mut stack = IgnoreStack::default();
     let mut dir = RelPath::root();
     for component in start.components() {
-        let names: Vec<&str> = [".ignore", ".gitignore", ".git"]
-            .into_iter()
-            .filter(|n| {
-                dir.join(n).is_some_and(|p| root.dir().symlink_metadata(p.as_path()).is_ok())
-            })
-            .collect();
-        stack = stack.enter(root, &dir, &names);
+        stack = stack.enter(root, &dir, &filter::rule_files(root, &dir));
         let Some(next) = dir.join(component) else { break };
         dir = next;
     }

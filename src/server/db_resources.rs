@@ -12,18 +12,16 @@ use rmcp::{RoleServer, model::CompleteRequestParams};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::db::Database;
 use crate::db::query::Schema;
-use crate::db::{self, Database};
 use crate::sandbox::root::Kind;
 use crate::sandbox::search::SortBy;
 use crate::server::Server;
-use crate::server::errors::join_error;
-use crate::server::resources::FILE_TEMPLATE;
-use crate::server::tools::sql::{DescribeTableOutput, QueryOutput, describe_output, query_output};
-use crate::server::uri::{SqliteUri, parse_sqlite_uri, sqlite_schema_uri, sqlite_table_uri};
-
-/// The template for one table of one database.
-pub const TABLE_TEMPLATE: &str = "sqlite://{db}/table/{table}";
+use crate::server::errors::{db_listing_error, db_resource_error, join_error, serialize_error};
+use crate::server::render::sql::{DescribeTableOutput, QueryOutput, describe_output, query_output};
+use crate::server::uri::{
+    FILE_TEMPLATE, SqliteUri, TABLE_TEMPLATE, parse_sqlite_uri, sqlite_schema_uri, sqlite_table_uri,
+};
 
 /// Sample rows in a table resource.
 const SAMPLE_ROWS: usize = 5;
@@ -59,7 +57,7 @@ impl Server {
             let tables = self
                 .run_db(database, ctx, |s, cancel| s.tables(cancel))
                 .await?
-                .map_err(|e| listing_error(&name, &e))?;
+                .map_err(|e| db_listing_error(&name, &e))?;
             for table in tables {
                 resources.push(
                     Resource::new(
@@ -95,14 +93,14 @@ impl Server {
         let databases = self.databases();
         let database = match databases.get(Some(db)) {
             Ok(database) => Arc::clone(database),
-            Err(err) => return Err(not_found(format!("{err} ({uri})"))),
+            Err(err) => return Err(db_resource_error(&uri, &err)),
         };
         let contents = match parsed {
             SqliteUri::Schema { .. } => {
                 let schema = self
                     .run_db(&database, ctx, |s, cancel| s.schema(cancel))
                     .await?
-                    .map_err(|e| read_error(&uri, &e))?;
+                    .map_err(|e| db_resource_error(&uri, &e))?;
                 ResourceContents::text(schema_text(&database, &schema), uri.clone())
                     .with_mime_type("application/sql")
             }
@@ -114,13 +112,13 @@ impl Server {
                         Ok((description, sample))
                     })
                     .await?
-                    .map_err(|e| read_error(&uri, &e))?;
+                    .map_err(|e| db_resource_error(&uri, &e))?;
                 let body = TableResource {
                     table: describe_output(database.name(), description),
                     sample: query_output(sample, None),
                 };
                 let text = serde_json::to_string_pretty(&body)
-                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+                    .map_err(|e| serialize_error("reading a table resource", &e))?;
                 ResourceContents::text(text, uri.clone()).with_mime_type("application/json")
             }
         };
@@ -235,19 +233,6 @@ fn schema_text(database: &Database, schema: &Schema) -> String {
         }
     }
     text
-}
-
-fn read_error(uri: &str, err: &db::Error) -> ErrorData {
-    match err {
-        db::Error::NoSuchTable { .. } | db::Error::UnknownDatabase { .. } => {
-            ErrorData::resource_not_found(format!("{err} ({uri})"), Some(json!({ "uri": uri })))
-        }
-        other => ErrorData::internal_error(format!("reading {uri}: {other}"), None),
-    }
-}
-
-fn listing_error(db: &str, err: &db::Error) -> ErrorData {
-    ErrorData::internal_error(format!("listing the tables of database \"{db}\": {err}"), None)
 }
 
 #[cfg(test)]

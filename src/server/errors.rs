@@ -6,7 +6,7 @@ use rmcp::ErrorData;
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::json;
 
-use crate::sandbox;
+use crate::{db, sandbox};
 
 /// A failed tool call: a result with `isError: true` and the error's message.
 pub fn tool_error(err: &sandbox::Error) -> CallToolResult {
@@ -41,12 +41,64 @@ pub fn resource_error(uri: &str, err: &sandbox::Error) -> ErrorData {
         E::ReadOnly { .. }
         | E::ReadOnlyFile { .. }
         | E::Busy { .. }
+        | E::ChangedOnDisk { .. }
         | E::Protected { .. }
         | E::AlreadyExists { .. }
         | E::DirectoryNotEmpty { .. }
         | E::Edit { .. }
         | E::Io { .. } => ErrorData::internal_error(err.to_string(), data),
     }
+}
+
+/// A failed database call: a tool result with `isError: true` and the error's message, which
+/// says what to do about it.
+pub fn db_tool_error(err: &db::Error) -> CallToolResult {
+    argument_error(err.to_string())
+}
+
+/// Tool arguments rejected before any core call (for example SQL `params` of the wrong shape): a
+/// tool result with `isError: true`, so the model can correct them.
+pub fn argument_error(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+/// A failed read of a `sqlite://` resource: resource-not-found for an unknown database or table,
+/// internal error for anything else.
+pub fn db_resource_error(uri: &str, err: &db::Error) -> ErrorData {
+    match err {
+        db::Error::NoSuchTable { .. } | db::Error::UnknownDatabase { .. } => {
+            ErrorData::resource_not_found(format!("{err} ({uri})"), Some(json!({ "uri": uri })))
+        }
+        other => ErrorData::internal_error(format!("reading {uri}: {other}"), None),
+    }
+}
+
+/// Listing a database's tables for `resources/list` failed: an internal error naming it.
+pub fn db_listing_error(db: &str, err: &db::Error) -> ErrorData {
+    ErrorData::internal_error(format!("listing the tables of database \"{db}\": {err}"), None)
+}
+
+/// Listing the files for `resources/list` failed: an internal error.
+pub fn file_listing_error(err: &sandbox::Error) -> ErrorData {
+    ErrorData::internal_error(format!("listing files: {err}"), None)
+}
+
+/// A database worker that is gone: a bug, logged, and an internal error for this request.
+pub fn worker_gone(db: &str) -> ErrorData {
+    tracing::error!(db = %db, "database worker gone");
+    ErrorData::internal_error(
+        format!("the worker for database \"{db}\" failed; this is a bug"),
+        None,
+    )
+}
+
+/// A response that could not be serialised: a bug, logged, and an internal error.
+pub fn serialize_error(what: &str, err: &serde_json::Error) -> ErrorData {
+    tracing::error!(operation = what, error = %err, "could not serialize a response");
+    ErrorData::internal_error(
+        format!("internal error while {what}; the server keeps running"),
+        None,
+    )
 }
 
 /// A task that panicked or was cancelled by the runtime: a bug, logged, and reported as an
@@ -80,6 +132,7 @@ mod tests {
             E::ReadOnly { root: "/r".into() },
             E::ReadOnlyFile { path: path() },
             E::Busy { path: path(), outcome: "nothing was written" },
+            E::ChangedOnDisk { path: path() },
             E::Protected {
                 path: path(),
                 what: "is the database \"shop\"".into(),
@@ -130,6 +183,7 @@ mod tests {
                 sandbox::Error::ReadOnly { .. }
                 | sandbox::Error::ReadOnlyFile { .. }
                 | sandbox::Error::Busy { .. }
+                | sandbox::Error::ChangedOnDisk { .. }
                 | sandbox::Error::Protected { .. }
                 | sandbox::Error::AlreadyExists { .. }
                 | sandbox::Error::DirectoryNotEmpty { .. }

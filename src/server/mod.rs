@@ -5,6 +5,7 @@
 pub mod db_resources;
 pub mod errors;
 pub mod progress;
+pub mod render;
 pub mod resources;
 pub mod roots;
 pub mod subscriptions;

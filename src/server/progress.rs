@@ -11,11 +11,6 @@ use rmcp::RoleServer;
 use rmcp::model::ProgressNotificationParam;
 use rmcp::service::RequestContext;
 
-/// How long a call runs before progress notifications start, unless configured otherwise.
-pub const DEFAULT_PROGRESS_AFTER: Duration = Duration::from_secs(1);
-/// The shortest `--progress-after` accepted.
-pub const MIN_PROGRESS_AFTER: Duration = Duration::from_millis(10);
-
 /// How long one progress notification may take to send before it is given up.
 const SEND_TIMEOUT: Duration = Duration::from_millis(100);
 

@@ -17,13 +17,11 @@ use crate::sandbox::read::{into_text, not_text_at};
 use crate::sandbox::search::FileItem;
 use crate::sandbox::{Error, Loc, Sandbox};
 use crate::server::Server;
-use crate::server::db_resources::TABLE_TEMPLATE;
-use crate::server::errors::{join_error, resource_error};
-use crate::server::tools::files::rfc3339;
-use crate::server::uri::{ListCursor, decode_cursor, encode_cursor, file_uri, mime_for};
-
-/// The template for files that are not listed (ignored files, or beyond what a client paged).
-pub const FILE_TEMPLATE: &str = "file:///{+path}";
+use crate::server::errors::{file_listing_error, join_error, resource_error};
+use crate::server::render::rfc3339;
+use crate::server::uri::{
+    FILE_TEMPLATE, ListCursor, TABLE_TEMPLATE, decode_cursor, encode_cursor, file_uri, mime_for,
+};
 
 impl Server {
     /// One page of resources: database resources first, then files, `resource_page_size` per
@@ -100,7 +98,7 @@ impl Server {
         })
         .await
         .map_err(|e| join_error("listing resources", e))?
-        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+        .map_err(|e| file_listing_error(&e))
     }
 
     /// Reads a `file://` resource: a file as text or blob. A directory is not found (it is no

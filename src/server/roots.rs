@@ -129,7 +129,7 @@ impl Server {
         self.shared.roots_gate.close();
         let answer = client_root_uris(peer).await;
         match answer {
-            Ok(roots) => self.narrow_to(&roots),
+            Ok(roots) => self.narrow_to(&roots).await,
             Err(err) => tracing::warn!(
                 error = %err,
                 "the client offers roots but roots/list failed; keeping the configured directories"
@@ -140,12 +140,12 @@ impl Server {
 
     /// Narrows the sandbox to the client's roots, unless none of them is a usable `file://` URI
     /// (then the configured directories stay, said once at info).
-    fn narrow_to(&self, roots: &[String]) {
+    async fn narrow_to(&self, roots: &[String]) {
         let usable = roots.iter().any(|uri| is_file_root(uri));
         let sandbox = &self.shared.sandbox;
         if !usable {
             sandbox.set_client_roots(None);
-            self.recheck_subscriptions();
+            self.recheck_subscriptions().await;
             if roots.is_empty() {
                 tracing::info!("the client lists no roots; serving the configured directories");
             } else {
@@ -157,7 +157,7 @@ impl Server {
             return;
         }
         let unmatched = sandbox.set_client_roots(Some(roots));
-        self.recheck_subscriptions();
+        self.recheck_subscriptions().await;
         for uri in &unmatched {
             tracing::warn!(root = %uri, "client root is outside every configured directory; it grants nothing (start the server with --root for it)");
         }

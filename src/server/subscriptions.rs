@@ -349,15 +349,24 @@ impl Server {
         .map_err(|e| crate::server::errors::join_error("subscribing", e))?
     }
 
-    /// Drops the legacy subscriptions the client may no longer see (its roots narrowed).
-    pub(crate) fn recheck_subscriptions(&self) {
-        let subs = &self.shared.subscriptions;
-        let uris: Vec<String> = subs.legacy().keys().cloned().collect();
-        for uri in uris {
-            if self.covered_by(&uri).is_err() {
-                tracing::debug!(uri = %uri, "dropping a subscription outside the client's roots");
-                self.unsubscribe_uri(&uri);
-            }
+    /// Drops the legacy subscriptions the client may no longer see (its roots narrowed). Checking
+    /// a URI touches the file system, so it runs on the blocking pool.
+    pub(crate) async fn recheck_subscriptions(&self) {
+        let server = self.clone();
+        let checked = self
+            .spawn_blocking(move || {
+                let subs = &server.shared.subscriptions;
+                let uris: Vec<String> = subs.legacy().keys().cloned().collect();
+                for uri in uris {
+                    if server.covered_by(&uri).is_err() {
+                        tracing::debug!(uri = %uri, "dropping a subscription outside the client's roots");
+                        server.unsubscribe_uri(&uri);
+                    }
+                }
+            })
+            .await;
+        if let Err(err) = checked {
+            crate::server::errors::join_error("checking subscriptions", err);
         }
     }
 
@@ -381,8 +390,11 @@ impl Server {
         }
         let mut accepted = requested.clone();
         if let Some(uris) = &requested.resource_subscriptions {
-            let valid: Vec<String> =
-                uris.iter().filter(|uri| self.covered_by(uri).is_ok()).cloned().collect();
+            // rmcp asks this synchronously, on an async worker, and checking a URI touches the
+            // file system (symlinks, ignore files): the worker hands its other tasks over first.
+            let valid: Vec<String> = off_the_async_threads(|| {
+                uris.iter().filter(|uri| self.covered_by(uri).is_ok()).cloned().collect()
+            });
             accepted.resource_subscriptions = (!valid.is_empty()).then_some(valid);
         }
         Some(accepted)
@@ -452,6 +464,15 @@ fn watch_off() -> ErrorData {
         "change notifications are off (the server was started with --watch off); restart it without that flag to subscribe",
         None,
     )
+}
+
+/// Runs blocking `work` from synchronous code on an async worker thread: on the multi-threaded
+/// runtime the worker first hands its other tasks to another thread (`block_in_place`), so no
+/// request waits behind the file system. Elsewhere (a unit test's runtime) it simply runs.
+fn off_the_async_threads<T>(work: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread { tokio::task::block_in_place(work) } else { work() }
 }
 
 #[cfg(test)]

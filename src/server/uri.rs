@@ -12,6 +12,12 @@ use percent_encoding::{
 use crate::sandbox::Loc;
 use crate::sandbox::path::RelPath;
 
+/// The template for files that are not listed (ignored files, or beyond what a client paged).
+pub const FILE_TEMPLATE: &str = "file:///{+path}";
+
+/// The template for one table of one database.
+pub const TABLE_TEMPLATE: &str = "sqlite://{db}/table/{table}";
+
 /// Characters escaped in a file URI's path: everything outside RFC 3986 `pchar` plus `/`.
 const PATH_ESCAPES: &AsciiSet = &CONTROLS
     .add(b' ')

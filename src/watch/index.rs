@@ -5,21 +5,16 @@
 //! [`Index`] holds a 64-bit hash per listed file and per directory (with the set of its
 //! children's hashes, so a removed directory removes its subtree exactly): about 30 bytes per
 //! file, 3 MB for 100,000 files, instead of their paths. The hash is keyed per process, so
-//! colliding names cannot be crafted in advance. [`Visibility`] answers "would a walk list this path?" with the
-//! same ignore rules as the walks, caching each directory's rules.
+//! colliding names cannot be crafted in advance. What counts as listed is decided by
+//! `sandbox::listing`, the same rule every walk and `resources/list` follow.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 
 use crate::sandbox::Sandbox;
-use crate::sandbox::filter::IgnoreStack;
+use crate::sandbox::listing::{Flow, is_hidden, walk_listed};
 use crate::sandbox::path::RelPath;
 use crate::sandbox::root::{Kind, Root};
-use crate::sandbox::walk::{Flow, WalkOptions, walk};
-use crate::sandbox::write::is_temp_name;
-
-/// Directories whose ignore rules are cached at most; the cache starts over beyond it.
-const MAX_CACHED_DIRS: usize = 4096;
 
 /// The listed files and directories of the watched roots, by hash.
 #[derive(Default)]
@@ -70,7 +65,7 @@ impl Index {
     pub fn apply(&mut self, root: &Root, idx: usize, rel: &RelPath) -> bool {
         let meta = root.dir().symlink_metadata(rel.as_path()).ok();
         let now_file = meta.as_ref().is_some_and(|m| Kind::of(m.file_type()) == Kind::File)
-            && !rel.file_name().is_some_and(is_temp_name);
+            && !rel.file_name().is_some_and(is_hidden);
         let now_dir = meta.as_ref().is_some_and(|m| m.is_dir());
         let k = self.key(idx, rel);
         let was_file = self.files.contains(&k);
@@ -109,10 +104,9 @@ impl Index {
     /// Adds the directory `rel` and everything listed below it; the files added go to `added`.
     fn add_tree(&mut self, root: &Root, idx: usize, rel: &RelPath, added: &mut Vec<u64>) {
         self.add_dir(idx, rel);
-        let options = WalkOptions { respect_ignore: true, ..WalkOptions::default() };
-        let walked = walk(root, rel, &options, &mut |entry| {
+        let walked = walk_listed(root, rel, &mut |entry| {
             match entry.kind {
-                Kind::File if !is_temp_name(entry.name) && self.add_file(idx, entry.rel) => {
+                Kind::File if self.add_file(idx, entry.rel) => {
                     added.push(self.key(idx, entry.rel));
                 }
                 Kind::Dir => self.add_dir(idx, entry.rel),
@@ -180,61 +174,4 @@ impl Index {
         }
         removed
     }
-}
-
-/// "Would a walk list this path?", with each directory's ignore rules cached.
-#[derive(Default)]
-pub struct Visibility {
-    cache: HashMap<(usize, RelPath), (IgnoreStack, bool)>,
-}
-
-impl Visibility {
-    /// Forgets every cached rule (an ignore file changed).
-    pub fn clear(&mut self) {
-        self.cache.clear();
-    }
-
-    /// Whether resources/list would list `rel` (or enter it, for a directory): not `.git` or
-    /// below it, not a temporary file of ours, and not excluded by an ignore file in any
-    /// directory from the root down.
-    pub fn is_listed(&mut self, root: &Root, idx: usize, rel: &RelPath, is_dir: bool) -> bool {
-        let Some(parent) = rel.parent() else { return true };
-        let name = rel.file_name().unwrap_or_default();
-        if name == ".git" || is_temp_name(name) {
-            return false;
-        }
-        let (stack, ignored) = self.dir(root, idx, &parent);
-        !ignored && !stack.is_ignored(rel, is_dir)
-    }
-
-    /// The rules in effect inside `dir`, and whether `dir` itself is excluded.
-    fn dir(&mut self, root: &Root, idx: usize, dir: &RelPath) -> (IgnoreStack, bool) {
-        if let Some(found) = self.cache.get(&(idx, dir.clone())) {
-            return found.clone();
-        }
-        let value = match dir.parent() {
-            None => (IgnoreStack::default().enter(root, dir, &rule_files(root, dir)), false),
-            Some(parent) => {
-                let (stack, ignored) = self.dir(root, idx, &parent);
-                if ignored || dir.file_name() == Some(".git") || stack.is_ignored(dir, true) {
-                    (stack, true)
-                } else {
-                    (stack.enter(root, dir, &rule_files(root, dir)), false)
-                }
-            }
-        };
-        if self.cache.len() >= MAX_CACHED_DIRS {
-            self.cache.clear();
-        }
-        self.cache.insert((idx, dir.clone()), value.clone());
-        value
-    }
-}
-
-/// Which of the names `IgnoreStack::enter` looks for exist in `dir`.
-fn rule_files(root: &Root, dir: &RelPath) -> Vec<&'static str> {
-    [".ignore", ".gitignore", ".git"]
-        .into_iter()
-        .filter(|n| dir.join(n).is_some_and(|p| root.dir().symlink_metadata(p.as_path()).is_ok()))
-        .collect()
 }

@@ -10,13 +10,13 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use cap_std::fs::Metadata;
 
+use crate::sandbox::listing::{Flow, walk_listed};
 use crate::sandbox::platform;
 use crate::sandbox::root::Root;
-use crate::sandbox::walk::{Flow, WalkOptions, walk};
 use crate::sandbox::{Loc, Sandbox};
 use crate::watch::{Batch, Changed, ExtraFile, Target};
 
@@ -138,8 +138,7 @@ pub fn fingerprint(root: &Root, target: &Target) -> u64 {
     let meta = root.dir().symlink_metadata(target.loc.rel.as_path()).ok();
     hash_meta(meta.as_ref(), &mut hasher);
     if target.subtree && meta.as_ref().is_some_and(Metadata::is_dir) {
-        let options = WalkOptions { respect_ignore: true, ..WalkOptions::default() };
-        let _ = walk(root, &target.loc.rel, &options, &mut |entry| {
+        let _ = walk_listed(root, &target.loc.rel, &mut |entry| {
             entry.rel.hash(&mut hasher);
             hash_meta(entry.metadata().ok().as_ref(), &mut hasher);
             Flow::Continue
@@ -166,10 +165,7 @@ fn hash_meta(meta: Option<&Metadata>, hasher: &mut DefaultHasher) {
 fn host_fingerprint(paths: &[PathBuf]) -> u64 {
     let mut hasher = DefaultHasher::new();
     for path in paths {
-        let meta = std::fs::symlink_metadata(path).ok();
-        meta.as_ref()
-            .map(|m| (m.len(), m.modified().ok().map(|t: SystemTime| t)))
-            .hash(&mut hasher);
+        platform::host_stamp(path).hash(&mut hasher);
     }
     hasher.finish()
 }

@@ -129,9 +129,8 @@ fn the_shipped_example_config_starts_a_working_server() {
     let allowed = server.call_ok("list_allowed_directories", json!({}));
     let shown = allowed["structuredContent"].to_string();
     assert!(shown.contains("sample-data"), "{allowed}");
-    let tools = server.request("tools/list", json!({}));
-    let names = tools["result"]["tools"].to_string();
-    assert!(!names.contains("\"write_file\""), "the example is read-only: {names}");
+    let names = server.tool_names();
+    assert!(!names.iter().any(|n| n == "write_file"), "the example is read-only: {names:?}");
     let rows = server.call_ok("read_query", json!({ "query": "SELECT count(*) FROM books" }));
     assert!(rows["structuredContent"]["rows"][0][0].as_i64().unwrap() > 0, "{rows}");
     assert!(sample_data().join("data/bookshop.db").exists());

@@ -21,7 +21,8 @@
 //! - How a host path becomes components (`prefix_token`): Windows prefixes (`C:`, `\\server\share`,
 //!   `\\?\C:`) become one leading component.
 //!
-//! Imports nothing from the crate but `sandbox::root::Kind` and `sandbox::path::Syntax`.
+//! Defines [`Kind`], the kind of an entry, since telling kinds apart is platform work. Imports
+//! nothing from the crate but `sandbox::path::Syntax`.
 
 #[cfg(unix)]
 mod unix;
@@ -38,13 +39,51 @@ use std::path::PrefixComponent;
 use cap_std::fs::{Dir, FileType, Metadata};
 
 use crate::sandbox::path::Syntax;
-use crate::sandbox::root::Kind;
 
 /// The path syntax clients use on this system.
 pub const SYNTAX: Syntax = if cfg!(windows) { Syntax::Windows } else { Syntax::Unix };
 
 /// Whether this system's usual file systems ignore case in names (NTFS, APFS).
 pub const CASE_INSENSITIVE: bool = cfg!(any(windows, target_os = "macos", target_os = "ios"));
+
+/// What kind of file system object an entry is. Listings show special kinds; reads refuse them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Unknown,
+}
+
+impl Kind {
+    /// The kind of an entry from its (not followed) metadata or directory-entry type.
+    pub fn of(file_type: FileType) -> Kind {
+        kind_of(file_type)
+    }
+
+    /// A short lowercase name for messages and listings (`file`, `directory`, `FIFO`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "directory",
+            Kind::Symlink => "symlink",
+            Kind::Fifo => "FIFO",
+            Kind::Socket => "socket",
+            Kind::CharDevice => "character device",
+            Kind::BlockDevice => "block device",
+            Kind::Unknown => "special file",
+        }
+    }
+
+    /// Whether this kind is never opened (FIFOs, sockets, devices, unknown types).
+    pub fn is_special(self) -> bool {
+        !matches!(self, Kind::File | Kind::Dir | Kind::Symlink)
+    }
+}
 
 /// Which file an entry is: two entries with the same id are the same file (hard links included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,6 +139,14 @@ pub fn is_cross_device(err: &io::Error) -> bool {
 /// Whether an error says a path has too many levels of symbolic links.
 pub fn is_symlink_loop(err: &io::Error) -> bool {
     native::is_symlink_loop(err)
+}
+
+/// The size and modification time of a file outside every root, by its host path (a database
+/// and its journals, which SQLite itself opens by path), not following a final symlink; `None`
+/// if it cannot be read. The watcher polls databases with it.
+pub fn host_stamp(path: &std::path::Path) -> Option<(u64, Option<std::time::SystemTime>)> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()))
 }
 
 /// Whether an error says another program holds the file open in a way that forbids the change

@@ -7,7 +7,7 @@ use rustix::fs::RenameFlags;
 use rustix::io::Errno;
 
 use crate::sandbox::platform::FileId;
-use crate::sandbox::root::Kind;
+use crate::sandbox::platform::Kind;
 
 pub(super) fn special_kind(file_type: FileType) -> Kind {
     if file_type.is_fifo() {

@@ -7,7 +7,7 @@ use cap_primitives::fs::_WindowsByHandle;
 use cap_std::fs::{Dir, FileType, Metadata, OpenOptions, OpenOptionsExt};
 
 use crate::sandbox::platform::FileId;
-use crate::sandbox::root::Kind;
+use crate::sandbox::platform::Kind;
 
 /// `ERROR_SHARING_VIOLATION`: another program has the file open without sharing it.
 const ERROR_SHARING_VIOLATION: i32 = 32;

@@ -7,7 +7,6 @@ pub mod sql;
 use rmcp::ErrorData;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{CallToolResult, ContentBlock};
-use serde::Serialize;
 
 use std::sync::Arc;
 
@@ -214,23 +213,6 @@ fn stopped_early(result: &mut CallToolResult, what: &str, timeout: std::time::Du
 /// The result of a call the client cancelled (it will not look at it).
 pub fn cancelled(what: &str) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(format!("cancelled by the client while {what}"))])
-}
-
-/// A successful result with text for the model and the same facts as `structuredContent`.
-pub fn structured<T: Serialize>(blocks: Vec<ContentBlock>, value: &T) -> CallToolResult {
-    let mut result = CallToolResult::success(blocks);
-    match serde_json::to_value(value) {
-        Ok(json) => result.structured_content = Some(json),
-        Err(err) => tracing::error!(error = %err, "could not serialize structured tool output"),
-    }
-    result
-}
-
-/// The note appended to any result cut short by a limit.
-pub fn truncation_note(shown: usize, what: &str, hint: &str) -> String {
-    format!(
-        "[truncated: showing the first {shown} {what}; the limit is --max-entries / --max-result-bytes. {hint}]"
-    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)] // Each test module uses a different part of the harness.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -91,10 +91,16 @@ pub struct TestServer {
     messages: Receiver<Result<Value, String>>,
     stderr: Arc<Mutex<String>>,
     next_id: u64,
+    /// What was last written by the test (not the harness's own replies), for failure messages.
     last_request: String,
+    /// Each request the test sent, by id, for the failure message of a wait for its response.
+    sent: HashMap<u64, String>,
+    /// Responses that arrived while the test waited for something else.
+    responses: Vec<Value>,
     /// The `initialize` result (legacy era), `null` otherwise.
     pub initialize_result: Value,
-    /// Notifications, server requests, and responses that arrived while waiting for another.
+    /// Notifications and requests from the server that arrived while the test waited for
+    /// something else (responses are kept apart).
     pub notifications: Vec<Value>,
     era: Era,
     client_roots: Option<Vec<String>>,
@@ -271,7 +277,9 @@ impl TestServer {
             }
         }
         let message = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
-        self.send_raw(&message.to_string());
+        let line = message.to_string();
+        self.sent.insert(id, line.chars().take(2000).collect());
+        self.send_raw(&line);
         id
     }
 
@@ -284,6 +292,11 @@ impl TestServer {
     /// Writes one raw line to the server's stdin.
     pub fn send_raw(&mut self, line: &str) {
         self.last_request = line.chars().take(2000).collect();
+        self.write_line(line);
+    }
+
+    /// Writes a line without making it the request failures report (the harness's own replies).
+    fn write_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin is open");
         writeln!(stdin, "{line}")
             .and_then(|()| stdin.flush())
@@ -292,14 +305,17 @@ impl TestServer {
 
     /// Waits for the response with this id, keeping notifications for later.
     pub fn wait_response(&mut self, id: u64, timeout: Duration) -> Value {
-        let is_response = |m: &Value| m.get("id") == Some(&json!(id)) && m.get("method").is_none();
-        if let Some(idx) = self.notifications.iter().position(is_response) {
-            return self.notifications.remove(idx);
+        let is_response = |m: &Value| m.get("id") == Some(&json!(id));
+        if let Some(idx) = self.responses.iter().position(is_response) {
+            return self.responses.remove(idx);
+        }
+        if let Some(request) = self.sent.get(&id) {
+            self.last_request = request.clone();
         }
         let deadline = Instant::now() + timeout;
         loop {
             let message = self.next_message(deadline, &format!("the response to request {id}"));
-            if is_response(&message) {
+            if is_response(&message) && message.get("method").is_none() {
                 return message;
             }
             self.keep(message);
@@ -408,6 +424,9 @@ impl TestServer {
         timeout: Duration,
         matches: impl Fn(&Value) -> bool,
     ) -> Value {
+        if let Some(idx) = self.responses.iter().position(&matches) {
+            return self.responses.remove(idx);
+        }
         if let Some(idx) = self.notifications.iter().position(&matches) {
             return self.notifications.remove(idx);
         }
@@ -475,9 +494,23 @@ impl TestServer {
     /// Whether the response to request `id` has already arrived (and was kept while waiting for
     /// another).
     pub fn has_response(&self, id: u64) -> bool {
-        self.notifications
+        self.responses.iter().any(|m| m.get("id") == Some(&json!(id)))
+    }
+
+    /// Responses that arrived while the test waited for something else, taken out.
+    pub fn take_responses(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.responses)
+    }
+
+    /// The names of the tools the server lists.
+    pub fn tool_names(&mut self) -> Vec<String> {
+        let tools = self.request("tools/list", json!({}));
+        tools["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| self.fail(&format!("tools/list returned no tools: {tools}")))
             .iter()
-            .any(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+            .map(|t| t["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// Whether the process is still running.
@@ -529,8 +562,13 @@ impl TestServer {
         }
     }
 
-    /// Keeps a notification, or answers a request from the server (roots/list, ping).
+    /// Keeps a notification or a response, or answers a request from the server (roots/list,
+    /// ping).
     fn keep(&mut self, message: Value) {
+        if message.get("method").is_none() {
+            self.responses.push(message);
+            return;
+        }
         if let (Some(id), Some(method)) =
             (message.get("id"), message.get("method").and_then(Value::as_str))
         {
@@ -545,13 +583,13 @@ impl TestServer {
                 ("ping", _) => json!({}),
                 _ => {
                     let reply = json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32601, "message": "not supported by the test client" } });
-                    self.send_raw(&reply.to_string());
+                    self.write_line(&reply.to_string());
                     self.notifications.push(message);
                     return;
                 }
             };
             let reply = json!({ "jsonrpc": "2.0", "id": id, "result": result });
-            self.send_raw(&reply.to_string());
+            self.write_line(&reply.to_string());
             self.notifications.push(message);
             return;
         }
@@ -711,6 +749,8 @@ fn spawn(
         stderr,
         next_id: 0,
         last_request: String::new(),
+        sent: HashMap::new(),
+        responses: Vec::new(),
         notifications: Vec::new(),
         initialize_result: Value::Null,
         era,

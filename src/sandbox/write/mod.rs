@@ -6,8 +6,7 @@
 //! roots is replaced rather than written through. Moves and non-overwriting copies use
 //! `renameat2(RENAME_NOREPLACE)`, so an existing destination is never clobbered, even by a race.
 
-use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{self, Read};
 
 use cap_fs_ext::DirExt;
 use cap_std::fs::{Dir, Metadata, OpenOptions, Permissions};
@@ -17,59 +16,13 @@ use crate::sandbox::error::{Error, Result};
 use crate::sandbox::path::RelPath;
 use crate::sandbox::platform;
 use crate::sandbox::read::into_text;
-use crate::sandbox::root::open_regular_file;
 use crate::sandbox::root::{Kind, Resolved};
 use crate::sandbox::walk::{Flow, WalkOptions, walk};
 use crate::sandbox::{Loc, Sandbox};
 
-/// Names of temporary files start with this, so watchers and listings can recognise them.
-pub const TEMP_PREFIX: &str = ".mcp-tmp.";
+mod atomic;
 
-/// How old one of the server's temporary files must be to be removed even when the process that
-/// made it may still run (process ids are reused).
-const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
-
-/// Removes `name` from `dir` (a directory of `root`) if it is a temporary file a killed server
-/// left behind: its process is gone, or it is more than a day old. Our own files in flight are
-/// left alone, and nothing in a read-only root is touched. Walks and listings call this for the
-/// temporary names they skip, so stale files go away as they are met.
-pub fn sweep_temp(root: &crate::sandbox::root::Root, dir: &Dir, name: &str) {
-    if root.mode() != crate::sandbox::root::Mode::Writable {
-        return;
-    }
-    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else { return };
-    let pid: Option<u32> = rest.split('.').next().and_then(|p| p.parse().ok());
-    if pid == Some(std::process::id()) {
-        return;
-    }
-    let Ok(meta) = dir.symlink_metadata(name) else { return };
-    if !meta.is_file() {
-        return;
-    }
-    let old = meta
-        .modified()
-        .ok()
-        .and_then(|m| m.into_std().elapsed().ok())
-        .is_some_and(|age| age > STALE_TEMP_AGE);
-    let orphaned = pid.and_then(platform::process_alive) == Some(false);
-    if old || orphaned {
-        match dir.remove_file(name) {
-            Ok(()) => {
-                tracing::debug!(file = name, "removed a temporary file a stopped server left")
-            }
-            Err(err) => {
-                tracing::debug!(file = name, error = %err, "could not remove a stale temporary file")
-            }
-        }
-    }
-}
-
-/// Whether a directory entry is one of the server's temporary files (a write in flight, or one
-/// left by a killed server). Walks, listings, searches, resources and the watcher leave these out:
-/// they are never the user's files.
-pub fn is_temp_name(name: &str) -> bool {
-    name.starts_with(TEMP_PREFIX)
-}
+use atomic::{Replace, atomic_write, copy_file_into, rename_noreplace, retry_while_busy};
 
 /// The outcome of `write_file`.
 #[derive(Debug)]
@@ -136,7 +89,7 @@ impl Sandbox {
         };
         let (parent, name) = self.open_parent(&loc, &resolved, true)?;
         atomic_write(&parent, name, content, previous.clone(), Replace::Allow)
-            .map_err(|e| Error::io("writing", &path, e))?;
+            .map_err(|e| e.at("writing", &path))?;
         Ok(WriteOut { loc, path, created: previous.is_none(), bytes: content.len() as u64 })
     }
 
@@ -192,13 +145,14 @@ impl Sandbox {
             };
             let (parent, name) = self.open_parent(&loc, &resolved, false)?;
             let unchanged_since_read = |current: &Metadata| same_version(&meta, current);
-            atomic_write(&parent, name, after.as_bytes(), Some(meta.permissions()), Replace::IfUnchanged(&unchanged_since_read))
-                .map_err(|e| match e.kind() {
-                    io::ErrorKind::WouldBlock => Error::InvalidArgument(format!(
-                        "\"{path}\" changed on disk while the edit was being made; nothing was written. Read it again and redo the edit"
-                    )),
-                    _ => Error::io("writing", &path, e),
-                })?;
+            atomic_write(
+                &parent,
+                name,
+                after.as_bytes(),
+                Some(meta.permissions()),
+                Replace::IfUnchanged(&unchanged_since_read),
+            )
+            .map_err(|e| e.at("writing", &path))?;
         }
         Ok(EditOut { loc, path, diff, replacements, changed, dry_run })
     }
@@ -253,7 +207,7 @@ impl Sandbox {
             Ok(()) => {}
             Err(e) if platform::is_cross_device(&e) && kind == Kind::File => {
                 copy_file_into(&from_parent, from_name, &to_parent, to_name, Replace::Never)
-                    .map_err(|e| Error::io("copying", &to_path, e))?;
+                    .map_err(|e| e.at("copying", &to_path))?;
                 from_parent
                     .remove_file(from_name)
                     .map_err(|e| Error::io("removing", &from_path, e))?;
@@ -322,7 +276,7 @@ impl Sandbox {
             let (to_parent, to_name) = self.open_parent(&to, &to_resolved, true)?;
             let replace = if overwrite { Replace::Allow } else { Replace::Never };
             let bytes = copy_file_into(&from_parent, from_name, &to_parent, to_name, replace)
-                .map_err(|e| Error::io("copying to", &to_path, e))?;
+                .map_err(|e| e.at("copying to", &to_path))?;
             let _ = bytes;
             return Ok(ChangeOut {
                 loc: to,
@@ -501,131 +455,9 @@ impl Sandbox {
     }
 }
 
-/// Whether an atomic write may replace an existing file.
-#[derive(Clone, Copy)]
-enum Replace<'a> {
-    /// Replace whatever regular file is there.
-    Allow,
-    /// Fail with `AlreadyExists` if anything is there.
-    Never,
-    /// Replace only if the current file passes the check (else `WouldBlock`).
-    IfUnchanged(&'a dyn Fn(&Metadata) -> bool),
-}
-
-/// Writes `content` to a temporary file in `dir`, syncs it, applies `permissions`, and renames it
-/// to `name`. The temporary file is removed if anything fails.
-fn atomic_write(
-    dir: &Dir,
-    name: &str,
-    content: &[u8],
-    permissions: Option<Permissions>,
-    replace: Replace<'_>,
-) -> io::Result<()> {
-    write_temp_then_rename(dir, name, replace, |file| {
-        file.write_all(content)?;
-        if let Some(permissions) = permissions {
-            file.set_permissions(permissions)?;
-        }
-        Ok(())
-    })
-}
-
-/// Copies the regular file `from_name` in `from_dir` to `to_name` in `to_dir` through a temporary
-/// file, keeping its permission bits. Returns the bytes copied.
-fn copy_file_into(
-    from_dir: &Dir,
-    from_name: &str,
-    to_dir: &Dir,
-    to_name: &str,
-    replace: Replace<'_>,
-) -> io::Result<u64> {
-    let (mut source, meta) = open_regular_file(from_dir, from_name.as_ref())?;
-    let mut copied = 0;
-    write_temp_then_rename(to_dir, to_name, replace, |file| {
-        copied = io::copy(&mut source, file)?;
-        file.set_permissions(meta.permissions())
-    })?;
-    Ok(copied)
-}
-
-fn write_temp_then_rename(
-    dir: &Dir,
-    name: &str,
-    replace: Replace<'_>,
-    fill: impl FnOnce(&mut cap_std::fs::File) -> io::Result<()>,
-) -> io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let temp =
-        format!("{TEMP_PREFIX}{}.{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    let mut file = dir.open_with(&temp, &options)?;
-    let result = (|| {
-        fill(&mut file)?;
-        file.sync_all()?;
-        drop(file);
-        match replace {
-            Replace::Allow => rename_over(dir, &temp, name),
-            Replace::Never => rename_noreplace(dir, &temp, dir, name),
-            Replace::IfUnchanged(check) => {
-                let current = dir.symlink_metadata(name)?;
-                if !check(&current) {
-                    return Err(io::Error::new(io::ErrorKind::WouldBlock, "changed on disk"));
-                }
-                rename_over(dir, &temp, name)
-            }
-        }?;
-        // The rename is the write: make it survive a power loss before it is reported done.
-        if let Err(err) = platform::sync_dir(dir) {
-            tracing::debug!(error = %err, "syncing a directory after a write");
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = dir.remove_file(&temp);
-    }
-    result
-}
-
 /// How long the diff of an edit may look for the smallest answer (at most --tool-timeout); after
 /// that it settles for a coarser one, which still shows every change.
 const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// How often, and how far apart, replacing or deleting a file that another program holds open
-/// is tried (Windows refuses it while the other program has the file open; editors and indexers
-/// often hold a file for a moment). About a second in all, then the change fails with
-/// `ResourceBusy`.
-const BUSY_RETRIES: u32 = 10;
-const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Runs `op`, trying again a few times while the system refuses it because another program holds
-/// a file open (never on Unix, where nothing refuses that). Then `ResourceBusy`.
-fn retry_while_busy<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    let mut tries = 0;
-    loop {
-        match op() {
-            Err(err) if platform::is_sharing_violation(&err) => {
-                tries += 1;
-                if tries > BUSY_RETRIES {
-                    return Err(io::Error::new(io::ErrorKind::ResourceBusy, err));
-                }
-                std::thread::sleep(BUSY_PAUSE);
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Renames the finished temporary file over `name`, trying again while another program holds
-/// the file open; the old file stays whole throughout.
-fn rename_over(dir: &Dir, temp: &str, name: &str) -> io::Result<()> {
-    retry_while_busy(|| dir.rename(temp, dir, name))
-}
-
-/// `renameat2` with `RENAME_NOREPLACE`; on file systems without it, a checked plain rename.
-fn rename_noreplace(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> io::Result<()> {
-    platform::rename_noreplace(from_dir, from, to_dir, to)
-}
 
 /// The file's permissions if it is a regular file; otherwise the error for writing over it.
 fn require_file(meta: &Metadata, path: &str) -> Result<Permissions> {

@@ -1,0 +1,372 @@
+//! Looking at many entries: directory listings, trees, glob search, content search (grep), file
+//! information, and the paginated list of every file for resources.
+//!
+//! All of them are bounded: at most `max_entries` results and about `max_result_bytes` of text,
+//! with `truncated` set when more was left out, and walks that hold one directory handle at a time
+//! (see `walk`).
+
+use std::time::SystemTime;
+
+use cap_std::fs::Metadata;
+
+use crate::sandbox::error::{Error, Result};
+use crate::sandbox::filter::Globs;
+use crate::sandbox::root::{Kind, Mode};
+use crate::sandbox::walk::{Flow, WalkOptions, WalkStats, walk};
+use crate::sandbox::{Loc, Sandbox};
+
+mod grep;
+
+pub use grep::{GrepLine, GrepOptions, GrepOut};
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone)]
+pub struct ListEntry {
+    /// The entry's name.
+    pub name: String,
+    /// Its kind (symlinks are not followed).
+    pub kind: Kind,
+    /// Size in bytes (files only), when sizes were asked for.
+    pub size: Option<u64>,
+}
+
+/// Sort order for `list_directory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    /// By name, bytewise.
+    Name,
+    /// Largest first, then by name.
+    Size,
+}
+
+/// A directory listing.
+#[derive(Debug)]
+pub struct Listing {
+    /// The directory listed.
+    pub loc: Loc,
+    /// Client-visible path.
+    pub path: String,
+    /// Entries, sorted; at most `max_entries`.
+    pub entries: Vec<ListEntry>,
+    /// How many entries the directory has.
+    pub total: usize,
+    /// Whether `entries` is shorter than `total`.
+    pub truncated: bool,
+}
+
+/// Options for `directory_tree`.
+#[derive(Debug, Default, Clone)]
+pub struct TreeOptions {
+    /// Globs to leave out (see `Globs`).
+    pub exclude: Vec<String>,
+    /// Deepest level to show (1 = the directory's own entries).
+    pub max_depth: Option<usize>,
+    /// Also show entries that ignore files exclude, and `.git`.
+    pub include_ignored: bool,
+}
+
+/// One node of a tree, in walk (pre-)order.
+#[derive(Debug, Clone)]
+pub struct TreeEntry {
+    /// Path relative to the tree's directory.
+    pub rel: String,
+    /// The entry's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// 1 for the directory's own entries.
+    pub depth: usize,
+}
+
+/// A directory tree, or the matches of a search.
+#[derive(Debug)]
+pub struct TreeOut {
+    /// The directory walked.
+    pub loc: Loc,
+    /// Client-visible path.
+    pub path: String,
+    /// Entries in walk order.
+    pub entries: Vec<TreeEntry>,
+    /// Whether entries were left out because of the limits.
+    pub truncated: bool,
+    /// What the walk could not read.
+    pub stats: WalkStats,
+}
+
+/// Options for `search_files`.
+#[derive(Debug, Default, Clone)]
+pub struct SearchOptions {
+    /// The glob to find (see `Globs`).
+    pub pattern: String,
+    /// Globs to leave out.
+    pub exclude: Vec<String>,
+    /// Also search entries that ignore files exclude, and `.git`.
+    pub include_ignored: bool,
+    /// At most this many results (capped by `max_entries`).
+    pub max_results: Option<usize>,
+}
+
+/// Information about one file or directory.
+#[derive(Debug)]
+pub struct FileInfo {
+    /// The entry (after following symlinks inside the root).
+    pub loc: Loc,
+    /// Client-visible path.
+    pub path: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification.
+    pub modified: Option<SystemTime>,
+    /// Last access.
+    pub accessed: Option<SystemTime>,
+    /// Creation, where the file system records it.
+    pub created: Option<SystemTime>,
+    /// Unix permission bits.
+    pub permissions: u32,
+    /// Whether the path given was a symlink (inside the root) that was followed.
+    pub via_symlink: bool,
+    /// Whether write tools may change it.
+    pub writable: bool,
+}
+
+/// One file for `resources/list`.
+#[derive(Debug, Clone)]
+pub struct FileItem {
+    /// Where it is.
+    pub loc: Loc,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification.
+    pub modified: Option<SystemTime>,
+}
+
+impl Sandbox {
+    /// Lists a directory's entries (not following symlinks, not applying ignore files), sorted by
+    /// name or size, at most `max_entries`. Memory stays bounded for huge directories.
+    ///
+    /// Errors: locate/resolve errors, `NotFound`, `NotADirectory`.
+    pub fn list_directory(&self, input: &str, sizes: bool, sort: SortBy) -> Result<Listing> {
+        let (loc, path) = self.existing_dir(input)?;
+        let max = self.limits.max_entries;
+        let dir = self
+            .root(&loc)
+            .open_dir_strict(&loc.rel)
+            .map_err(|e| Error::io("opening", &path, e))?;
+        let mut entries = Vec::new();
+        let mut total = 0;
+        let read_err = |e| Error::io("listing", &path, e);
+        for entry in dir.entries().map_err(read_err)? {
+            let entry = entry.map_err(read_err)?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            if crate::sandbox::filter::is_hidden(&name) {
+                crate::sandbox::temp::sweep_temp(self.root(&loc), &dir, &name);
+                continue;
+            }
+            let meta = entry.metadata().ok();
+            let kind = match entry.file_type() {
+                Ok(ft) if Kind::of(ft) != Kind::Unknown => Kind::of(ft),
+                _ => meta.as_ref().map_or(Kind::Unknown, |m| Kind::of(m.file_type())),
+            };
+            let size = if sizes && kind == Kind::File { meta.map(|m| m.len()) } else { None };
+            entries.push(ListEntry { name, kind, size });
+            total += 1;
+            if entries.len() >= 2 * max.max(1) {
+                sort_entries(&mut entries, sort);
+                entries.truncate(max);
+            }
+        }
+        sort_entries(&mut entries, sort);
+        entries.truncate(max);
+        Ok(Listing { truncated: entries.len() < total, loc, path, entries, total })
+    }
+
+    /// Walks a directory recursively for `directory_tree`, honouring ignore files unless asked not
+    /// to, at most `max_entries` entries and `max_result_bytes` of names.
+    pub fn directory_tree(&self, input: &str, options: &TreeOptions) -> Result<TreeOut> {
+        let (loc, path) = self.existing_dir(input)?;
+        let exclude = Globs::new(&options.exclude, "excludePatterns")?;
+        let walk_options = WalkOptions {
+            respect_ignore: !options.include_ignored,
+            exclude: exclude.as_ref(),
+            max_depth: options.max_depth,
+            resume_after: None,
+        };
+        let mut budget = Budget::new(self.limits.max_entries, self.limits.max_result_bytes);
+        let mut entries = Vec::new();
+        let stats = walk(self.root(&loc), &loc.rel, &walk_options, &mut |entry| {
+            let rel = entry.rel.strip_prefix(&loc.rel).unwrap_or_default().to_string();
+            if !budget.take(rel.len() + entry.depth * 2 + 2) {
+                return Flow::Stop;
+            }
+            entries.push(TreeEntry {
+                rel,
+                name: entry.name.to_owned(),
+                kind: entry.kind,
+                depth: entry.depth,
+            });
+            Flow::Continue
+        })
+        .map_err(|e| Error::io("walking", &path, e))?;
+        Ok(TreeOut { loc, path, entries, truncated: budget.exhausted, stats })
+    }
+
+    /// Finds files and directories under a directory whose name (pattern without `/`) or relative
+    /// path (pattern with `/`) matches a glob.
+    pub fn search_files(&self, input: &str, options: &SearchOptions) -> Result<TreeOut> {
+        let (loc, path) = self.existing_dir(input)?;
+        let Some(pattern) = Globs::new(std::slice::from_ref(&options.pattern), "pattern")? else {
+            return Err(Error::InvalidArgument(
+                "pattern is empty; give a glob such as **/*.rs".to_owned(),
+            ));
+        };
+        let exclude = Globs::new(&options.exclude, "excludePatterns")?;
+        let walk_options = WalkOptions {
+            respect_ignore: !options.include_ignored,
+            exclude: exclude.as_ref(),
+            max_depth: None,
+            resume_after: None,
+        };
+        let max = options.max_results.unwrap_or(usize::MAX).min(self.limits.max_entries);
+        let mut budget = Budget::new(max, self.limits.max_result_bytes);
+        let mut entries = Vec::new();
+        let stats = walk(self.root(&loc), &loc.rel, &walk_options, &mut |entry| {
+            let below = entry.rel.strip_prefix(&loc.rel).unwrap_or_default();
+            if pattern.is_match(&below) {
+                if !budget.take(path.len() + below.as_str().len() + 2) {
+                    return Flow::Stop;
+                }
+                let rel = below.to_string();
+                entries.push(TreeEntry {
+                    rel,
+                    name: entry.name.to_owned(),
+                    kind: entry.kind,
+                    depth: entry.depth,
+                });
+            }
+            Flow::Continue
+        })
+        .map_err(|e| Error::io("walking", &path, e))?;
+        Ok(TreeOut { loc, path, entries, truncated: budget.exhausted, stats })
+    }
+
+    /// Size, times, kind and permissions of a file or directory (following symlinks inside the
+    /// root, and saying so).
+    pub fn file_info(&self, input: &str) -> Result<FileInfo> {
+        let (_, unfollowed) = self.locate_resolved(input, false)?;
+        let via_symlink = unfollowed.meta.as_ref().is_some_and(|m| m.file_type().is_symlink());
+        let (loc, resolved) = self.locate_resolved(input, true)?;
+        let path = self.display(&loc);
+        let Some(meta) = resolved.meta else { return Err(Error::NotFound { path }) };
+        Ok(FileInfo {
+            kind: Kind::of(meta.file_type()),
+            size: meta.len(),
+            modified: meta.modified().ok().map(|t| t.into_std()),
+            accessed: meta.accessed().ok().map(|t| t.into_std()),
+            created: meta.created().ok().map(|t| t.into_std()),
+            permissions: crate::sandbox::platform::permission_bits(&meta),
+            via_symlink,
+            writable: self.root(&loc).mode() == Mode::Writable,
+            loc,
+            path,
+        })
+    }
+
+    /// One page of every regular file under the allowed directories, in a stable order (roots in
+    /// command-line order, then walk order), ignore files honoured. Starts after `after` (the last
+    /// item of the previous page). Returns the page and whether more files follow.
+    pub fn list_files_page(
+        &self,
+        after: Option<&Loc>,
+        page_size: usize,
+    ) -> Result<(Vec<FileItem>, bool)> {
+        let mut items = Vec::new();
+        let mut more = false;
+        for scope in self.scope_starts() {
+            let resume = match after {
+                Some(a) if a.root > scope.root => continue,
+                Some(a) if a.root == scope.root && a.rel.starts_with(&scope.rel) => Some(&a.rel),
+                Some(a) if a.root == scope.root && a.rel.cmp_components(&scope.rel).is_gt() => {
+                    continue;
+                }
+                _ => None,
+            };
+            let root = self.root(&scope);
+            let walk_options = WalkOptions {
+                respect_ignore: true,
+                exclude: None,
+                max_depth: None,
+                resume_after: resume,
+            };
+            let walked = walk(root, &scope.rel, &walk_options, &mut |entry| {
+                if entry.kind != Kind::File {
+                    return Flow::Continue;
+                }
+                if items.len() == page_size {
+                    more = true;
+                    return Flow::Stop;
+                }
+                let meta = entry.metadata().ok();
+                items.push(FileItem {
+                    loc: Loc { root: scope.root, rel: entry.rel.clone() },
+                    size: meta.as_ref().map_or(0, Metadata::len),
+                    modified: meta.and_then(|m| m.modified().ok()).map(|t| t.into_std()),
+                });
+                Flow::Continue
+            });
+            if let Err(e) = walked {
+                tracing::debug!(root = %root.display().display(), error = %e, "skipping unreadable scope in resource listing");
+            }
+            if more {
+                break;
+            }
+        }
+        Ok((items, more))
+    }
+
+    /// Locates and resolves an existing directory.
+    fn existing_dir(&self, input: &str) -> Result<(Loc, String)> {
+        let (loc, resolved) = self.locate_resolved(input, true)?;
+        let path = self.display(&loc);
+        match resolved.meta {
+            None => Err(Error::NotFound { path }),
+            Some(meta) if meta.is_dir() => Ok((loc, path)),
+            Some(_) => Err(Error::NotADirectory { path }),
+        }
+    }
+}
+
+/// Counts entries and bytes against the limits; once one is exceeded, `exhausted` stays set.
+#[derive(Clone)]
+struct Budget {
+    entries_left: usize,
+    bytes_left: usize,
+    exhausted: bool,
+}
+
+impl Budget {
+    fn new(entries: usize, bytes: usize) -> Self {
+        Budget { entries_left: entries, bytes_left: bytes, exhausted: false }
+    }
+
+    /// Takes one entry of `bytes`; false (and exhausted) if it does not fit.
+    fn take(&mut self, bytes: usize) -> bool {
+        if self.exhausted || self.entries_left == 0 || bytes > self.bytes_left {
+            self.exhausted = true;
+            return false;
+        }
+        self.entries_left -= 1;
+        self.bytes_left -= bytes;
+        true
+    }
+}
+
+fn sort_entries(entries: &mut [ListEntry], sort: SortBy) {
+    match sort {
+        SortBy::Name => entries.sort_unstable_by(|a, b| a.name.cmp(&b.name)),
+        SortBy::Size => {
+            entries.sort_unstable_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)))
+        }
+    }
+}
