@@ -33,28 +33,28 @@ Logs go to stderr (RUST_LOG or --log-level); stdout carries only MCP messages.";
 pub struct Args {
     /// Directories to allow, read and write (same as --root).
     #[arg(value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
 
     /// A directory to allow, read and write. Repeatable.
     #[arg(long = "root", value_name = "PATH")]
-    pub roots: Vec<PathBuf>,
+    pub(crate) roots: Vec<PathBuf>,
 
     /// A directory to allow read-only: write tools refuse it. Repeatable.
     #[arg(long = "ro-root", value_name = "PATH")]
-    pub ro_roots: Vec<PathBuf>,
+    pub(crate) ro_roots: Vec<PathBuf>,
 
     /// Make every root read-only.
     #[arg(long)]
-    pub read_only: bool,
+    pub(crate) read_only: bool,
 
     /// A SQLite database the model may query but not change: PATH, or NAME=PATH (NAME defaults to
     /// the file name without extension). Repeatable.
     #[arg(long = "db", value_name = "[NAME=]PATH")]
-    pub dbs: Vec<String>,
+    pub(crate) dbs: Vec<String>,
 
     /// A SQLite database the model may also change with write_query and create_table. Repeatable.
     #[arg(long = "db-rw", value_name = "[NAME=]PATH")]
-    pub dbs_rw: Vec<String>,
+    pub(crate) dbs_rw: Vec<String>,
 
     /// Read settings from a TOML file: roots and ro_roots (lists of directories), db and
     /// db_rw (lists of "[NAME=]PATH"), read_only and ignore_client_roots (true or false), watch
@@ -63,107 +63,107 @@ pub struct Args {
     /// seconds). Relative paths are relative to the file. Flags given on the command line win;
     /// unknown keys are errors. See examples/config.toml.
     #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// Ignore the roots an MCP client announces (by default they narrow the allowed directories;
     /// they can never widen them).
     #[arg(long)]
-    pub ignore_client_roots: bool,
+    pub(crate) ignore_client_roots: bool,
 
     /// Largest file read_text_file returns whole, and most text any one read returns
     /// [default: 1MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_read_bytes: Option<u64>,
+    pub(crate) max_read_bytes: Option<u64>,
 
     /// Largest file read_media_file (and a binary resource read) returns [default: 10MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_media_bytes: Option<u64>,
+    pub(crate) max_media_bytes: Option<u64>,
 
     /// Largest file edit_file rewrites [default: 16MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_edit_bytes: Option<u64>,
+    pub(crate) max_edit_bytes: Option<u64>,
 
     /// Most entries a listing, tree or search returns, and most lines grep returns
     /// [default: 2000].
     #[arg(long, value_name = "N")]
-    pub max_entries: Option<usize>,
+    pub(crate) max_entries: Option<usize>,
 
     /// Most text one listing, tree, search, grep or multi-file read returns [default: 1MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_result_bytes: Option<u64>,
+    pub(crate) max_result_bytes: Option<u64>,
 
     /// Longest line grep returns; longer lines are cut with a marker [default: 1000].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_line_bytes: Option<u64>,
+    pub(crate) max_line_bytes: Option<u64>,
 
     /// How long one SQL query may run before it is stopped [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub query_timeout: Option<std::time::Duration>,
+    pub(crate) query_timeout: Option<std::time::Duration>,
 
     /// Rows per page of a query result (the rest comes with next_cursor) [default: 500].
     #[arg(long, value_name = "N")]
-    pub max_rows: Option<usize>,
+    pub(crate) max_rows: Option<usize>,
 
     /// Longest text or BLOB cell returned; longer ones are cut or summarised [default: 2000].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_cell_bytes: Option<u64>,
+    pub(crate) max_cell_bytes: Option<u64>,
 
     /// Largest string or BLOB a SQL expression may build [default: 64MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_value_bytes: Option<u64>,
+    pub(crate) max_value_bytes: Option<u64>,
 
     /// How to notice changes for resource subscriptions: auto (the system's file watcher; if it
     /// fails, for example when inotify runs out of watches, subscribed paths are polled), poll
     /// (poll subscribed paths and databases only; for network file systems), or off (no change
     /// notifications) [default: auto].
     #[arg(long, value_name = "MODE", value_parser = ["auto", "poll", "off"])]
-    pub watch: Option<String>,
+    pub(crate) watch: Option<String>,
 
     /// How long changes must settle before subscribers are notified: a burst of changes within it
     /// becomes one notification (at most 10s) [default: 100ms].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub debounce: Option<std::time::Duration>,
+    pub(crate) debounce: Option<std::time::Duration>,
 
     /// How often polled paths and databases are checked (see --watch; at least 10ms)
     /// [default: 1s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub poll_interval: Option<std::time::Duration>,
+    pub(crate) poll_interval: Option<std::time::Duration>,
 
     /// How long a walk or query runs before it sends progress notifications (to clients that ask
     /// for them with a progress token), and how often it sends them after that (at least 10ms)
     /// [default: 1s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub progress_after: Option<std::time::Duration>,
+    pub(crate) progress_after: Option<std::time::Duration>,
 
     /// Resources per page of resources/list (at most 10000) [default: 2500].
     #[arg(long, value_name = "N")]
-    pub resource_page_size: Option<usize>,
+    pub(crate) resource_page_size: Option<usize>,
 
     /// Largest message a client may send (one line of JSON-RPC on stdin, e.g. a write_file with
     /// its content); a longer one is refused with an error and skipped without being held
     /// [default: 32MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_message_bytes: Option<u64>,
+    pub(crate) max_message_bytes: Option<u64>,
 
     /// Most bytes of answers that may wait for the client to read them; past it, the server stops
     /// reading requests until the client catches up [default: 64MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_unsent_bytes: Option<u64>,
+    pub(crate) max_unsent_bytes: Option<u64>,
 
     /// Most file operations (reads, writes, walks, greps) run at once; more wait their turn
     /// [default: twice the number of cores].
     #[arg(long, value_name = "N")]
-    pub max_blocking_calls: Option<usize>,
+    pub(crate) max_blocking_calls: Option<usize>,
 
     /// How long a walk (directory_tree, search_files, grep_files) may run; one that reaches it
     /// stops and returns what it found, saying so [default: 30s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub tool_timeout: Option<std::time::Duration>,
+    pub(crate) tool_timeout: Option<std::time::Duration>,
 
     /// Largest compiled form of a grep_files regular expression (and of its search cache); a
     /// pattern that needs more is refused [default: 4MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_regex_bytes: Option<u64>,
+    pub(crate) max_regex_bytes: Option<u64>,
 
     /// Log level for stderr: off, error, warn, info, debug or trace (RUST_LOG, if set, wins)
     /// [default: info].
@@ -172,12 +172,12 @@ pub struct Args {
 }
 
 /// The values `--log-level` accepts.
-pub const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+pub(crate) const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 
 /// Parses a size: a plain number is bytes; a unit multiplies it (K/KB/KiB = 1024, M, G likewise;
 /// case-insensitive), and with a unit the number may have a fraction (`1.5MiB`, rounded down to
 /// whole bytes). Rejects zero, since every size limit must allow something.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split =
         text.find(|c: char| !c.is_ascii_digit() && c != '_' && c != '.').unwrap_or(text.len());
@@ -230,7 +230,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Parses a duration: a number with `ms`, `s` or `m` (a plain number is seconds). Rejects zero.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
     let (number, unit) = text.split_at(split);

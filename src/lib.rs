@@ -21,7 +21,7 @@
 
 pub mod cli;
 pub mod config;
-pub mod db;
+pub(crate) mod db;
 pub mod sandbox;
 pub mod server;
-pub mod watch;
+pub(crate) mod watch;

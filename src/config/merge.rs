@@ -265,7 +265,7 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
 /// File operations that run at once unless configured otherwise: twice the cores, so a slow
 /// disk or a long walk never leaves the cores idle, and a flood of calls queues instead of
 /// starting a thread each.
-pub fn default_max_blocking_calls() -> usize {
+pub(crate) fn default_max_blocking_calls() -> usize {
     2 * std::thread::available_parallelism().map_or(1, usize::from)
 }
 

@@ -11,7 +11,6 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
 use crate::cli::Args;
-use crate::db::query::DbLimits;
 
 mod merge;
 
@@ -20,16 +19,15 @@ use crate::sandbox::Sandbox;
 use crate::sandbox::platform;
 use crate::sandbox::root::{Mode, Root};
 use crate::watch::Options as WatchOptions;
-pub use merge::default_max_blocking_calls;
 use merge::{FileConfig, Settings, merge};
 
 /// Files per page of `resources/list` unless configured otherwise: large enough that a
 /// 100,000-file root lists in 40 pages (the MCP Inspector gives up after 64), small enough that a
 /// page stays well under a megabyte of JSON.
-pub const DEFAULT_RESOURCE_PAGE_SIZE: usize = 2500;
+pub(crate) const DEFAULT_RESOURCE_PAGE_SIZE: usize = 2500;
 /// Most files one page of `resources/list` may hold (`--resource-page-size`): bounds the memory
 /// and the size of one response.
-pub const MAX_RESOURCE_PAGE_SIZE: usize = 10_000;
+pub(crate) const MAX_RESOURCE_PAGE_SIZE: usize = 10_000;
 
 // The server's own limits live here with the other defaults, not in `server/`: the configuration
 // is read before the server exists, and the core and config modules never import `server`.
@@ -37,16 +35,16 @@ pub const MAX_RESOURCE_PAGE_SIZE: usize = 10_000;
 /// Largest message (one line on stdin) the server accepts, unless `--max-message-bytes` says
 /// otherwise: room for a `write_file` of a 20 MB file (rmcp's own limit, 16 MiB, is below that),
 /// while bounding what one line can make the server hold.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
 /// The smallest `--max-message-bytes`: an `initialize` request must fit.
-pub const MIN_MAX_MESSAGE_BYTES: usize = 4 * 1024;
+pub(crate) const MIN_MAX_MESSAGE_BYTES: usize = 4 * 1024;
 /// Most bytes of answers that may wait to be written (the client is not reading them) before
 /// the server stops reading requests, unless `--max-unsent-bytes` says otherwise.
-pub const DEFAULT_MAX_UNSENT_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_UNSENT_BYTES: usize = 64 * 1024 * 1024;
 /// How long a call runs before progress notifications start, unless configured otherwise.
-pub const DEFAULT_PROGRESS_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_PROGRESS_AFTER: Duration = Duration::from_secs(1);
 /// The shortest `--progress-after` accepted.
-pub const MIN_PROGRESS_AFTER: Duration = Duration::from_millis(10);
+pub(crate) const MIN_PROGRESS_AFTER: Duration = Duration::from_millis(10);
 
 pub(crate) const EXAMPLE: &str = "for example:\n  mcp-files-sqlite ~/code/my-app\n  mcp-files-sqlite --root ~/code/my-app --ro-root ~/Documents/specs\n  mcp-files-sqlite --db shop=~/data/shop.db\n(see mcp-files-sqlite --help)";
 
@@ -55,23 +53,21 @@ pub struct Config {
     /// The roots and file limits.
     pub sandbox: Sandbox,
     /// The open databases.
-    pub databases: Databases,
-    /// The database limits in force.
-    pub db_limits: DbLimits,
+    pub(crate) databases: Databases,
     /// Files per page of `resources/list`.
-    pub resource_page_size: usize,
+    pub(crate) resource_page_size: usize,
     /// Whether to ignore the roots a client announces.
-    pub ignore_client_roots: bool,
+    pub(crate) ignore_client_roots: bool,
     /// How changes are watched for subscriptions.
-    pub watch: WatchOptions,
+    pub(crate) watch: WatchOptions,
     /// How long a call runs before it reports progress, and how often after that.
-    pub progress_after: Duration,
+    pub(crate) progress_after: Duration,
     /// The longest line (one message) a client may send.
-    pub max_message_bytes: usize,
+    pub(crate) max_message_bytes: usize,
     /// Bytes of answers that may wait to be written before stdin stops being read.
-    pub max_unsent_bytes: usize,
+    pub(crate) max_unsent_bytes: usize,
     /// File operations that may run at once.
-    pub max_blocking_calls: usize,
+    pub(crate) max_blocking_calls: usize,
 }
 
 impl Config {
@@ -148,7 +144,6 @@ impl Config {
         }
         Ok(Config {
             databases,
-            db_limits: settings.db_limits,
             sandbox,
             resource_page_size: settings.resource_page_size,
             ignore_client_roots: settings.ignore_client_roots,

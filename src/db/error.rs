@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// The error of every database operation.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// No database has this name.
     #[error("no database named \"{name}\"; open databases: {}", list(available))]
     UnknownDatabase { name: String, available: Vec<String> },
@@ -110,7 +110,7 @@ pub enum Error {
 }
 
 /// The db module's result type.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn list(names: &[String]) -> String {
     if names.is_empty() { "none".to_owned() } else { names.join(", ") }
@@ -118,7 +118,7 @@ fn list(names: &[String]) -> String {
 
 impl Error {
     /// Wraps a SQLite error, keeping SQLite's own message (it names the column, table or token).
-    pub fn sql(source: rusqlite::Error) -> Self {
+    pub(crate) fn sql(source: rusqlite::Error) -> Self {
         let message = match &source {
             rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
             other => other.to_string(),

@@ -31,14 +31,14 @@ use rusqlite::{Connection, Error, Result};
 const STEPS_PER_CHECK: u32 = 1 << 14;
 
 /// The message of the error a function stops with; `Session` recognises it.
-pub const INTERRUPTED: &str = "interrupted: the call reached its deadline or was cancelled";
+pub(crate) const INTERRUPTED: &str = "interrupted: the call reached its deadline or was cancelled";
 
 /// The running call's deadline and cancel flag, as the progress handler sees them.
-pub type Deadline = Arc<std::sync::Mutex<Option<(Instant, Arc<AtomicBool>)>>>;
+pub(crate) type Deadline = Arc<std::sync::Mutex<Option<(Instant, Arc<AtomicBool>)>>>;
 
 /// Registers the replacements on `conn`. `deadline` is read while they run; no result may be
 /// longer than `max_len` bytes (`SQLITE_LIMIT_LENGTH`, checked before it is built).
-pub fn register(conn: &Connection, deadline: &Deadline, max_len: usize) -> Result<()> {
+pub(crate) fn register(conn: &Connection, deadline: &Deadline, max_len: usize) -> Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("instr", 2, flags, |ctx| instr(ctx))?;
     conn.create_scalar_function("replace", 3, flags, move |ctx| replace(ctx, max_len))?;

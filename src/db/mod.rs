@@ -2,36 +2,36 @@
 //! API to run calls on them. The SQL rules live in `policy` (what statements may do) and `query`
 //! (how each call runs). This module must not import rmcp, `server`, `sandbox` or `watch`.
 
-pub mod error;
-pub mod functions;
-pub mod monitor;
-pub mod policy;
-pub mod query;
-pub mod value;
-pub mod worker;
+pub(crate) mod error;
+pub(crate) mod functions;
+pub(crate) mod monitor;
+pub(crate) mod policy;
+pub(crate) mod query;
+pub(crate) mod value;
+pub(crate) mod worker;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Sender;
 
-pub use error::{Error, Result};
+pub(crate) use error::{Error, Result};
 use query::{DbLimits, Session};
 use worker::Job;
 
 /// A database to open, as the command line named it.
 #[derive(Debug, Clone)]
-pub struct DbSpec {
+pub(crate) struct DbSpec {
     /// Its name in tools and URIs.
-    pub name: String,
+    pub(crate) name: String,
     /// The file (already canonical: symlinks resolved by config, so `NOFOLLOW` holds).
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Whether write tools may change it.
-    pub writable: bool,
+    pub(crate) writable: bool,
 }
 
 /// One open database.
-pub struct Database {
+pub(crate) struct Database {
     name: String,
     path: PathBuf,
     writable: bool,
@@ -40,12 +40,12 @@ pub struct Database {
 
 /// The open databases, in command-line order.
 #[derive(Default)]
-pub struct Databases {
+pub(crate) struct Databases {
     list: Vec<Arc<Database>>,
 }
 
 /// A name usable in tools and `sqlite://` URIs: letters, digits, `_` and `-`.
-pub fn is_valid_name(name: &str) -> bool {
+pub(crate) fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -54,7 +54,7 @@ pub fn is_valid_name(name: &str) -> bool {
 impl Databases {
     /// Opens every database and starts its worker. Fails on the first one that is missing, not a
     /// file, or not a SQLite database.
-    pub fn open(
+    pub(crate) fn open(
         specs: &[DbSpec],
         limits: &DbLimits,
     ) -> std::result::Result<Databases, (DbSpec, Error)> {
@@ -76,24 +76,24 @@ impl Databases {
     }
 
     /// Whether no database is open.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
 
     /// All databases, in command-line order.
-    pub fn all(&self) -> &[Arc<Database>] {
+    pub(crate) fn all(&self) -> &[Arc<Database>] {
         &self.list
     }
 
     /// The names, in order.
-    pub fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         self.list.iter().map(|d| d.name.clone()).collect()
     }
 
     /// The database a call means: the one named, or the only one when `name` is `None`.
     ///
     /// Errors: `UnknownDatabase`, `DatabaseNeeded` (several open, none named), `NoDatabase`.
-    pub fn get(&self, name: Option<&str>) -> Result<&Arc<Database>> {
+    pub(crate) fn get(&self, name: Option<&str>) -> Result<&Arc<Database>> {
         match name {
             Some(name) => self.list.iter().find(|d| d.name == name).ok_or_else(|| {
                 Error::UnknownDatabase { name: name.to_owned(), available: self.names() }
@@ -109,17 +109,17 @@ impl Databases {
 
 impl Database {
     /// Its name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// Its file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Whether write tools may change it.
-    pub fn writable(&self) -> bool {
+    pub(crate) fn writable(&self) -> bool {
         self.writable
     }
 
@@ -127,7 +127,7 @@ impl Database {
     /// `cancel` interrupts the running statement (or skips the job if it has not started).
     ///
     /// Errors: whatever `work` returns; `WorkerGone` if the worker is gone or the job panicked.
-    pub async fn run<T, W>(&self, work: W) -> Result<T>
+    pub(crate) async fn run<T, W>(&self, work: W) -> Result<T>
     where
         T: Send + 'static,
         W: FnOnce(&mut Session) -> Result<T> + Send + 'static,
@@ -145,7 +145,7 @@ impl Database {
 /// The (device, inode) of the file at `path`, or zeros if it cannot be read: tells a database
 /// replaced by rename (a new file at the same path) from the one a connection has open.
 #[cfg(unix)]
-pub fn file_identity(path: &Path) -> (u64, u64) {
+pub(crate) fn file_identity(path: &Path) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).map(|m| (m.dev(), m.ino())).unwrap_or((0, 0))
 }
@@ -155,11 +155,11 @@ pub fn file_identity(path: &Path) -> (u64, u64) {
 /// are the only platform branch outside `sandbox::platform`: the db core must not depend on the
 /// sandbox, and `std` offers file identities on Windows only on nightly.
 #[cfg(not(unix))]
-pub fn file_identity(_path: &Path) -> (u64, u64) {
+pub(crate) fn file_identity(_path: &Path) -> (u64, u64) {
     (0, 0)
 }
 
 /// A fresh cancel flag for one call.
-pub fn cancel_flag() -> Arc<AtomicBool> {
+pub(crate) fn cancel_flag() -> Arc<AtomicBool> {
     Arc::new(AtomicBool::new(false))
 }

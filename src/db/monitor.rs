@@ -18,15 +18,15 @@ const BUSY_WAIT: Duration = Duration::from_secs(2);
 
 /// What changed since the last check.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct DbChange {
+pub(crate) struct DbChange {
     /// Some transaction committed.
-    pub data: bool,
+    pub(crate) data: bool,
     /// The set of tables and views changed.
-    pub tables: bool,
+    pub(crate) tables: bool,
 }
 
 /// A read-only connection that watches one database's version counters.
-pub struct Monitor {
+pub(crate) struct Monitor {
     path: PathBuf,
     /// The file the connection has open (device, inode): a database replaced by rename is a
     /// new file, which the old connection would never see change.
@@ -40,7 +40,7 @@ pub struct Monitor {
 impl Monitor {
     /// Opens a second, read-only connection (no symlinks followed, defensive, untrusted schema)
     /// and notes the current versions.
-    pub fn open(path: &Path) -> Result<Monitor> {
+    pub(crate) fn open(path: &Path) -> Result<Monitor> {
         let file = file_identity(path);
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_NOFOLLOW
@@ -68,7 +68,7 @@ impl Monitor {
     /// What changed since the last check (or since opening).
     ///
     /// Errors: the database could not be read (busy beyond the wait, removed, corrupted).
-    pub fn check(&mut self) -> Result<DbChange> {
+    pub(crate) fn check(&mut self) -> Result<DbChange> {
         if file_identity(&self.path) != self.file {
             // Replaced (or removed): follow the new file, and call it a change.
             let reopened = Monitor::open(&self.path)?;

@@ -10,7 +10,7 @@ use rusqlite::hooks::{AuthAction, AuthContext};
 
 /// What a call may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// Read data and schema: `read_query`, `explain_query` on read-only databases.
     Read,
     /// Change data and schema of the main database: `write_query` on `--db-rw` databases.
@@ -21,7 +21,7 @@ pub enum Access {
 
 /// Pragmas that only report on the schema or the database; allowed with or without an argument
 /// (the argument names a table or index, or limits a check).
-pub const INTROSPECTION_PRAGMAS: &[&str] = &[
+pub(crate) const INTROSPECTION_PRAGMAS: &[&str] = &[
     "table_info",
     "table_xinfo",
     "table_list",
@@ -35,7 +35,7 @@ pub const INTROSPECTION_PRAGMAS: &[&str] = &[
 ];
 
 /// Pragmas that report a setting; allowed only without a value (a value would change it).
-pub const SETTING_PRAGMAS: &[&str] = &[
+pub(crate) const SETTING_PRAGMAS: &[&str] = &[
     "application_id",
     "collation_list",
     "compile_options",
@@ -54,17 +54,21 @@ pub const SETTING_PRAGMAS: &[&str] = &[
 ];
 
 /// Functions refused everywhere: they load code or expose raw pointers.
-pub const DENIED_FUNCTIONS: &[&str] = &["load_extension", "fts3_tokenizer", "fts5"];
+pub(crate) const DENIED_FUNCTIONS: &[&str] = &["load_extension", "fts3_tokenizer", "fts5"];
 
 /// Virtual-table modules a writable database may create tables with.
-pub const ALLOWED_VTAB_MODULES: &[&str] = &["fts3", "fts4", "fts5", "rtree", "rtree_i32"];
+pub(crate) const ALLOWED_VTAB_MODULES: &[&str] = &["fts3", "fts4", "fts5", "rtree", "rtree_i32"];
 
 const TEMP_REFUSAL: &str = "temporary tables, views, indexes and triggers are not allowed: they could shadow the database's own tables";
 
 /// Decides one authorizer callback: `Ok` to allow, `Err(reason)` to refuse the whole statement.
 /// `created` names the tables this statement has created so far (the `CreateTable` actions
 /// already allowed), whose automatic indexes are part of the same `CREATE TABLE`.
-pub fn authorize(access: Access, ctx: &AuthContext<'_>, created: &[String]) -> Result<(), String> {
+pub(crate) fn authorize(
+    access: Access,
+    ctx: &AuthContext<'_>,
+    created: &[String],
+) -> Result<(), String> {
     use AuthAction as A;
     let temp = ctx.database_name == Some("temp");
     match &ctx.action {
@@ -144,12 +148,12 @@ pub fn authorize(access: Access, ctx: &AuthContext<'_>, created: &[String]) -> R
 }
 
 /// Whether an action is creating a table (for `create_table`'s check that something was created).
-pub fn is_create_table(ctx: &AuthContext<'_>) -> bool {
+pub(crate) fn is_create_table(ctx: &AuthContext<'_>) -> bool {
     matches!(ctx.action, AuthAction::CreateTable { .. }) && ctx.database_name != Some("temp")
 }
 
 /// Whether an action reads a setting pragma without changing it (`PRAGMA journal_mode`).
-pub fn is_setting_read(ctx: &AuthContext<'_>) -> bool {
+pub(crate) fn is_setting_read(ctx: &AuthContext<'_>) -> bool {
     matches!(ctx.action, AuthAction::Pragma { pragma_name, pragma_value: None }
         if SETTING_PRAGMAS.contains(&pragma_name.to_ascii_lowercase().as_str()))
 }
@@ -184,7 +188,7 @@ fn is_autoindex_of(index: &str, table: &str, created: &[String]) -> bool {
 }
 
 /// The table an action creates, if it creates one in the main database.
-pub fn created_table<'a>(ctx: &AuthContext<'a>) -> Option<&'a str> {
+pub(crate) fn created_table<'a>(ctx: &AuthContext<'a>) -> Option<&'a str> {
     match ctx.action {
         AuthAction::CreateTable { table_name } if ctx.database_name != Some("temp") => {
             Some(table_name)

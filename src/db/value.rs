@@ -3,7 +3,7 @@
 
 /// One SQL value: a bound parameter, or a result cell after the cell limit.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     /// SQL NULL.
     Null,
     /// A 64-bit integer.
@@ -18,32 +18,32 @@ pub enum Value {
 
 /// A result set (or one page of it).
 #[derive(Debug, Clone, Default)]
-pub struct Rows {
+pub(crate) struct Rows {
     /// Column names.
-    pub columns: Vec<String>,
+    pub(crate) columns: Vec<String>,
     /// Declared column types (`INTEGER`, `TEXT`, ...), `None` for expressions.
-    pub types: Vec<Option<String>>,
+    pub(crate) types: Vec<Option<String>>,
     /// The rows of this page.
-    pub rows: Vec<Vec<Value>>,
+    pub(crate) rows: Vec<Vec<Value>>,
     /// Whether more rows follow (the page stopped at a row or byte limit).
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// The offset of the first row not returned, when `truncated`.
-    pub next_offset: Option<u64>,
+    pub(crate) next_offset: Option<u64>,
 }
 
 impl Value {
     /// Text, whole.
-    pub fn text(text: impl Into<String>) -> Self {
+    pub(crate) fn text(text: impl Into<String>) -> Self {
         Value::Text { text: text.into(), omitted: 0 }
     }
 
     /// A BLOB, whole.
-    pub fn blob(bytes: Vec<u8>) -> Self {
+    pub(crate) fn blob(bytes: Vec<u8>) -> Self {
         Value::Blob { bytes, omitted: 0 }
     }
 
     /// About how many bytes this value takes in JSON, for the result-size limit.
-    pub fn approx_json_len(&self) -> usize {
+    pub(crate) fn approx_json_len(&self) -> usize {
         match self {
             Value::Null => 4,
             Value::Integer(_) | Value::Real(_) => 20,
@@ -54,7 +54,7 @@ impl Value {
 
     /// Builds a result cell, cutting text and summarising BLOBs longer than `max_cell` bytes.
     /// Text is cut at a character boundary (invalid UTF-8 is replaced, not trusted).
-    pub fn cell(value: rusqlite::types::ValueRef<'_>, max_cell: usize) -> Self {
+    pub(crate) fn cell(value: rusqlite::types::ValueRef<'_>, max_cell: usize) -> Self {
         use rusqlite::types::ValueRef;
         match value {
             ValueRef::Null => Value::Null,

@@ -8,11 +8,11 @@ use std::sync::mpsc::{Sender, channel};
 use crate::db::query::Session;
 
 /// Work for a database's thread.
-pub type Job = Box<dyn FnOnce(&mut Session) + Send>;
+pub(crate) type Job = Box<dyn FnOnce(&mut Session) + Send>;
 
 /// Starts the worker thread for `session`; returns where to send jobs. The thread ends when every
 /// sender is dropped.
-pub fn spawn(name: &str, session: Session) -> std::io::Result<Sender<Job>> {
+pub(crate) fn spawn(name: &str, session: Session) -> std::io::Result<Sender<Job>> {
     let (jobs, inbox) = channel::<Job>();
     let db = name.to_owned();
     std::thread::Builder::new().name(format!("db-{name}")).spawn(move || {

@@ -7,27 +7,30 @@
 
 /// One replacement.
 #[derive(Debug, Clone)]
-pub struct EditOp {
+pub(crate) struct EditOp {
     /// Text to find.
-    pub old_text: String,
+    pub(crate) old_text: String,
     /// Text to put in its place.
-    pub new_text: String,
+    pub(crate) new_text: String,
     /// Replace every occurrence instead of requiring exactly one.
-    pub replace_all: bool,
+    pub(crate) replace_all: bool,
 }
 
 /// Why an edit does not apply: the edit's 1-based index and the problem, for `Error::Edit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EditFailure {
+pub(crate) struct EditFailure {
     /// 1-based position of the edit in the request.
-    pub index: usize,
+    pub(crate) index: usize,
     /// What is wrong and what to do.
-    pub problem: String,
+    pub(crate) problem: String,
 }
 
 /// Applies `edits` in order, each to the result of the previous ones. Returns the new text and the
 /// number of replacements made, or the first edit that does not apply (nothing is applied then).
-pub fn apply_edits(original: &str, edits: &[EditOp]) -> Result<(String, usize), EditFailure> {
+pub(crate) fn apply_edits(
+    original: &str,
+    edits: &[EditOp],
+) -> Result<(String, usize), EditFailure> {
     let crlf = original.contains("\r\n");
     let mut text = original.to_owned();
     let mut replacements = 0;
@@ -76,7 +79,7 @@ pub fn apply_edits(original: &str, edits: &[EditOp]) -> Result<(String, usize), 
 /// a minimal diff is quadratic in the number of changed lines (a `replaceAll` over 160,000 lines
 /// took 162 s), so after `deadline` the diff settles for a coarser (still correct) answer; and a
 /// diff longer than `max_bytes` is cut at a line, with a note. The edit itself is never cut.
-pub fn unified_diff(
+pub(crate) fn unified_diff(
     path: &str,
     before: &str,
     after: &str,

@@ -24,12 +24,12 @@ use crate::sandbox::root::Root;
 
 /// Ignore files larger than this are not read (a generated ignore file that big is a mistake, and
 /// reading it would cost more than it saves).
-pub const MAX_IGNORE_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_IGNORE_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The ignore rules in effect in one directory: its own ignore files plus its ancestors', up to the
 /// directory where the walk started. Cheap to clone (shared).
 #[derive(Clone, Default)]
-pub struct IgnoreStack(Option<Arc<Level>>);
+pub(crate) struct IgnoreStack(Option<Arc<Level>>);
 
 struct Level {
     dir: RelPath,
@@ -45,29 +45,29 @@ struct Level {
 /// any depth (`*.log`, `node_modules`); a pattern with `/` matches the path relative to the
 /// directory the walk started from (`src/**/*.rs`, `build/`).
 #[derive(Debug, Clone)]
-pub struct Globs {
+pub(crate) struct Globs {
     names: GlobSet,
     paths: GlobSet,
 }
 
 /// The files a directory's ignore rules come from (`.git` for `.git/info/exclude`, and as the
 /// boundary of a repository).
-pub const RULE_FILES: [&str; 3] = [".ignore", ".gitignore", ".git"];
+pub(crate) const RULE_FILES: [&str; 3] = [".ignore", ".gitignore", ".git"];
 
 /// Whether an entry named `name` is left out of every listing, ignore rules or not: one of the
 /// server's temporary files (a write in flight, or one a killed server left).
-pub fn is_hidden(name: &str) -> bool {
+pub(crate) fn is_hidden(name: &str) -> bool {
     crate::sandbox::temp::is_temp_name(name)
 }
 
 /// Whether the ignore rules in `stack` (those of `rel`'s parent) leave `rel` out: `.git` itself,
 /// or a path an ignore file excludes.
-pub fn excluded(stack: &IgnoreStack, rel: &RelPath, is_dir: bool) -> bool {
+pub(crate) fn excluded(stack: &IgnoreStack, rel: &RelPath, is_dir: bool) -> bool {
     rel.file_name() == Some(".git") || stack.is_ignored(rel, is_dir)
 }
 
 /// Which of [`RULE_FILES`] exist in `dir`.
-pub fn rule_files(root: &Root, dir: &RelPath) -> Vec<&'static str> {
+pub(crate) fn rule_files(root: &Root, dir: &RelPath) -> Vec<&'static str> {
     RULE_FILES
         .into_iter()
         .filter(|n| dir.join(n).is_some_and(|p| root.dir().symlink_metadata(p.as_path()).is_ok()))
@@ -78,7 +78,7 @@ impl IgnoreStack {
     /// The rules for `dir`, given the names of its entries: reads `.ignore`, `.gitignore` and
     /// `.git/info/exclude` if they are among them. Unreadable or invalid ignore files are skipped
     /// (as git does); they never fail the walk.
-    pub fn enter(&self, root: &Root, dir: &RelPath, names: &[&str]) -> IgnoreStack {
+    pub(crate) fn enter(&self, root: &Root, dir: &RelPath, names: &[&str]) -> IgnoreStack {
         let has = |n: &str| names.contains(&n);
         let (has_dot_ignore, has_gitignore, has_git) =
             (has(".ignore"), has(".gitignore"), has(".git"));
@@ -99,7 +99,7 @@ impl IgnoreStack {
     }
 
     /// Whether `rel` (an entry directly inside the last entered directory) is ignored.
-    pub fn is_ignored(&self, rel: &RelPath, is_dir: bool) -> bool {
+    pub(crate) fn is_ignored(&self, rel: &RelPath, is_dir: bool) -> bool {
         let (mut m_ignore, mut m_git, mut m_exclude) = (Match::None, Match::None, Match::None);
         let mut saw_git = false;
         let mut level = self.0.as_deref();
@@ -124,7 +124,7 @@ impl IgnoreStack {
 
 impl Globs {
     /// Compiles patterns; `what` names the argument in errors (`excludePatterns`, `pattern`).
-    pub fn new(patterns: &[String], what: &'static str) -> Result<Option<Globs>> {
+    pub(crate) fn new(patterns: &[String], what: &'static str) -> Result<Option<Globs>> {
         let mut names = GlobSetBuilder::new();
         let mut paths = GlobSetBuilder::new();
         let mut any = false;
@@ -170,7 +170,7 @@ impl Globs {
     }
 
     /// Whether an entry matches: `rel` is its path relative to the walk's start directory.
-    pub fn is_match(&self, rel: &RelPath) -> bool {
+    pub(crate) fn is_match(&self, rel: &RelPath) -> bool {
         let name = rel.file_name().unwrap_or_default();
         self.names.is_match(name) || (!self.paths.is_empty() && self.paths.is_match(rel.as_str()))
     }

@@ -11,11 +11,11 @@
 use std::collections::HashMap;
 use std::io;
 
-pub use crate::sandbox::filter::is_hidden;
+pub(crate) use crate::sandbox::filter::is_hidden;
 use crate::sandbox::filter::{IgnoreStack, excluded, rule_files};
 use crate::sandbox::path::RelPath;
 use crate::sandbox::root::Root;
-pub use crate::sandbox::walk::{Entry, Flow, WalkStats};
+pub(crate) use crate::sandbox::walk::{Entry, Flow, WalkStats};
 use crate::sandbox::walk::{WalkOptions, walk};
 
 /// Directories whose ignore rules [`Visibility`] caches at most; the cache starts over beyond it.
@@ -23,7 +23,7 @@ const MAX_CACHED_DIRS: usize = 4096;
 
 /// Walks what a listing shows below the directory `start`, ignore rules applied, calling `visit`
 /// for each entry in walk order (see `walk::walk`).
-pub fn walk_listed(
+pub(crate) fn walk_listed(
     root: &Root,
     start: &RelPath,
     visit: &mut dyn FnMut(&Entry<'_>) -> Flow,
@@ -34,20 +34,26 @@ pub fn walk_listed(
 
 /// "Would a walk list this path?", with each directory's ignore rules cached.
 #[derive(Default)]
-pub struct Visibility {
+pub(crate) struct Visibility {
     cache: HashMap<(usize, RelPath), (IgnoreStack, bool)>,
 }
 
 impl Visibility {
     /// Forgets every cached rule (an ignore file changed).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.cache.clear();
     }
 
     /// Whether resources/list would list `rel` (or enter it, for a directory): not `.git` or
     /// below it, not a temporary file of ours, and not excluded by an ignore file in any
     /// directory from the root down.
-    pub fn is_listed(&mut self, root: &Root, idx: usize, rel: &RelPath, is_dir: bool) -> bool {
+    pub(crate) fn is_listed(
+        &mut self,
+        root: &Root,
+        idx: usize,
+        rel: &RelPath,
+        is_dir: bool,
+    ) -> bool {
         let Some(parent) = rel.parent() else { return true };
         let name = rel.file_name().unwrap_or_default();
         if is_hidden(name) {

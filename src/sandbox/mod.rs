@@ -6,18 +6,18 @@
 //! is synchronous; the server calls it inside `spawn_blocking`. This module must not import rmcp,
 //! `server`, `db` or `watch`.
 
-pub mod edit;
+pub(crate) mod edit;
 pub mod error;
-pub mod filter;
-pub mod listing;
+pub(crate) mod filter;
+pub(crate) mod listing;
 pub mod path;
 pub mod platform;
 pub mod read;
 pub mod root;
-pub mod search;
-pub mod temp;
-pub mod walk;
-pub mod write;
+pub(crate) mod search;
+pub(crate) mod temp;
+pub(crate) mod walk;
+pub(crate) mod write;
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -27,43 +27,43 @@ use path::{PathInput, RelPath, parse_input};
 use root::{Mode, Resolved, Root, host_components};
 
 /// Largest file `read_text_file` returns whole, and the most text one read returns.
-pub const DEFAULT_MAX_READ_BYTES: u64 = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_READ_BYTES: u64 = 1024 * 1024;
 /// Largest file `read_media_file` and binary resource reads return.
-pub const DEFAULT_MAX_MEDIA_BYTES: u64 = 10 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_MEDIA_BYTES: u64 = 10 * 1024 * 1024;
 /// Largest file `edit_file` rewrites (it holds the file in memory to apply edits).
-pub const DEFAULT_MAX_EDIT_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_EDIT_BYTES: u64 = 16 * 1024 * 1024;
 /// Most entries a listing, search or tree returns, and most matches a grep returns.
-pub const DEFAULT_MAX_ENTRIES: usize = 2000;
+pub(crate) const DEFAULT_MAX_ENTRIES: usize = 2000;
 /// Bytes of one grep line returned; the rest of a longer line is cut with a marker.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 1000;
+pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 1000;
 /// Most bytes of text a listing, search, tree, grep or multi-file read returns.
-pub const DEFAULT_MAX_RESULT_BYTES: usize = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_RESULT_BYTES: usize = 1024 * 1024;
 
 /// How long a walk (tree, search, grep, a resource page) may run before it stops with what it
 /// found.
-pub const DEFAULT_TOOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const DEFAULT_TOOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Largest compiled regular expression for grep, and largest search cache per grep thread.
-pub const DEFAULT_MAX_REGEX_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_REGEX_BYTES: usize = 4 * 1024 * 1024;
 
 /// The sandbox's size and count limits. Each has a `DEFAULT_*` constant and a command-line flag.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// `--max-read-bytes`: whole-file text reads and text resources.
-    pub max_read_bytes: u64,
+    pub(crate) max_read_bytes: u64,
     /// `--max-media-bytes`: media reads and binary resources.
-    pub max_media_bytes: u64,
+    pub(crate) max_media_bytes: u64,
     /// `--max-edit-bytes`: files `edit_file` may rewrite.
-    pub max_edit_bytes: u64,
+    pub(crate) max_edit_bytes: u64,
     /// `--max-entries`: entries per listing, search or tree; matches per grep.
-    pub max_entries: usize,
+    pub(crate) max_entries: usize,
     /// `--max-result-bytes`: text of one listing, search, tree, grep or multi-file read.
-    pub max_result_bytes: usize,
+    pub(crate) max_result_bytes: usize,
     /// `--max-line-bytes`: text of one grep line.
-    pub max_line_bytes: usize,
+    pub(crate) max_line_bytes: usize,
     /// `--tool-timeout`: how long one walk may run.
-    pub tool_timeout: std::time::Duration,
+    pub(crate) tool_timeout: std::time::Duration,
     /// `--max-regex-bytes`: compiled size (and search cache) of a grep pattern.
-    pub max_regex_bytes: usize,
+    pub(crate) max_regex_bytes: usize,
 }
 
 impl Default for Limits {
@@ -81,31 +81,53 @@ impl Default for Limits {
     }
 }
 
-/// A location inside the sandbox: which root, and where below it. Only `Sandbox::locate` and
-/// resolution make these, so a `Loc` is always inside a root and inside the client's scope.
+/// A location inside the sandbox: which root, and where below it. Only the sandbox makes these
+/// (`Sandbox::locate`, resolution, walks), and code outside it can only narrow one to an ancestor
+/// (`Loc::ancestor`), so a `Loc` is always a place the sandbox found inside a root.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Loc {
     /// Index into `Sandbox::roots`.
-    pub root: usize,
+    root: usize,
     /// The path below that root.
-    pub rel: RelPath,
+    rel: RelPath,
+}
+
+impl Loc {
+    /// Which root (an index into `Sandbox::roots`).
+    pub fn root(&self) -> usize {
+        self.root
+    }
+
+    /// The path below the root.
+    pub fn rel(&self) -> &RelPath {
+        &self.rel
+    }
+
+    /// The directory `rel` of the same root, if it is this location or above it.
+    pub(crate) fn ancestor(&self, rel: RelPath) -> Option<Loc> {
+        self.rel.starts_with(&rel).then_some(Loc { root: self.root, rel })
+    }
+
+    /// Any location, for unit tests outside the sandbox.
+    #[cfg(test)]
+    pub(crate) fn for_test(root: usize, rel: RelPath) -> Loc {
+        Loc { root, rel }
+    }
 }
 
 /// An allowed directory as clients see it.
 #[derive(Debug, Clone)]
-pub struct AllowedDir {
+pub(crate) struct AllowedDir {
     /// Client-visible absolute path.
-    pub path: String,
+    pub(crate) path: String,
     /// Whether write tools may change it.
-    pub writable: bool,
-    /// The configured root it belongs to (different from `path` when client roots narrowed it).
-    pub root: String,
+    pub(crate) writable: bool,
 }
 
 /// A file the file tools must never change, though it lies inside a writable root: a configured
 /// database or one of its journal files.
 #[derive(Debug, Clone)]
-pub struct ProtectedFile {
+pub(crate) struct ProtectedFile {
     loc: Loc,
     /// What it is, for messages: `the database "shop"`, `the write-ahead log of the database
     /// "shop"`.
@@ -127,7 +149,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// A sandbox over `roots` (possibly none, when the server serves only databases). `home` is the user's home
     /// directory, used to expand `~` in client paths.
-    pub fn new(roots: Vec<Root>, limits: Limits, home: Option<PathBuf>) -> Self {
+    pub(crate) fn new(roots: Vec<Root>, limits: Limits, home: Option<PathBuf>) -> Self {
         let home = home.as_deref().and_then(host_components);
         Sandbox { roots, limits, home, protected: Vec::new(), scopes: RwLock::new(None) }
     }
@@ -136,7 +158,12 @@ impl Sandbox {
     /// delete reaches it, nor a move or delete of a directory holding it. `what` names it in
     /// errors, `hint` says what to do instead. A path outside every root needs no protection
     /// (nothing reaches it) and is ignored.
-    pub fn protect(&mut self, host_path: &std::path::Path, what: String, hint: &'static str) {
+    pub(crate) fn protect(
+        &mut self,
+        host_path: &std::path::Path,
+        what: String,
+        hint: &'static str,
+    ) {
         if let Some(loc) = self.locate_host_path(host_path) {
             self.protected.push(ProtectedFile { loc, what, hint });
         }
@@ -145,7 +172,7 @@ impl Sandbox {
     /// Fails unless a file tool may replace, create or remove exactly `loc`: its root is
     /// writable, it is no protected file, and it is not below one (creating it would turn a
     /// protected name, such as a database's `-wal` that does not exist yet, into a directory).
-    pub fn check_mutable(&self, loc: &Loc) -> Result<()> {
+    pub(crate) fn check_mutable(&self, loc: &Loc) -> Result<()> {
         self.check_writable(loc)?;
         let hit = |p: &&ProtectedFile| p.loc.root == loc.root && rel_within(&loc.rel, &p.loc.rel);
         if let Some(file) = self.protected.iter().find(hit) {
@@ -165,7 +192,7 @@ impl Sandbox {
     /// directories while the request runs: the handle checked is the handle written through.
     /// (Where the system cannot walk up from a handle, the strict, link-free opens that produced
     /// the handle are the guard.)
-    pub fn check_write_handle(&self, root: usize, dir: &cap_std::fs::Dir) -> Result<()> {
+    pub(crate) fn check_write_handle(&self, root: usize, dir: &cap_std::fs::Dir) -> Result<()> {
         const MAX_LEVELS: usize = 4096;
         let Some(chain) = platform::ancestry(dir, MAX_LEVELS) else { return Ok(()) };
         let own = self.roots[root].id();
@@ -188,7 +215,7 @@ impl Sandbox {
 
     /// `check_mutable` for `loc` and everything below it (a directory to move or delete): no
     /// protected file and no read-only root may lie inside.
-    pub fn check_subtree_mutable(&self, loc: &Loc) -> Result<()> {
+    pub(crate) fn check_subtree_mutable(&self, loc: &Loc) -> Result<()> {
         self.check_mutable(loc)?;
         let inside = |other: &Loc| other.root == loc.root && rel_within(&other.rel, &loc.rel);
         if let Some(file) = self.protected.iter().find(|p| inside(&p.loc)) {
@@ -227,22 +254,22 @@ impl Sandbox {
     }
 
     /// The configured roots, in command-line order.
-    pub fn roots(&self) -> &[Root] {
+    pub(crate) fn roots(&self) -> &[Root] {
         &self.roots
     }
 
     /// The limits in force.
-    pub fn limits(&self) -> &Limits {
+    pub(crate) fn limits(&self) -> &Limits {
         &self.limits
     }
 
     /// The root of a location.
-    pub fn root(&self, loc: &Loc) -> &Root {
+    pub(crate) fn root(&self, loc: &Loc) -> &Root {
         &self.roots[loc.root]
     }
 
     /// The client-visible absolute path of a location.
-    pub fn display(&self, loc: &Loc) -> String {
+    pub(crate) fn display(&self, loc: &Loc) -> String {
         self.roots[loc.root].display_path(&loc.rel)
     }
 
@@ -252,7 +279,7 @@ impl Sandbox {
     ///
     /// Errors: `Outside` for every form that is or could be outside the allowed directories,
     /// `InvalidPath` for malformed input.
-    pub fn locate(&self, input: &str) -> Result<Loc> {
+    pub(crate) fn locate(&self, input: &str) -> Result<Loc> {
         if self.roots.is_empty() {
             let reason = Some("this server allows no directories, only databases");
             return Err(Error::Outside { input: input.to_owned(), reason });
@@ -283,7 +310,12 @@ impl Sandbox {
 
     /// Resolves a located path's symlinks inside its root (see `Root::resolve`) and re-checks the
     /// result against nested roots and the client's scope.
-    pub fn resolve(&self, input: &str, loc: &Loc, follow_last: bool) -> Result<(Loc, Resolved)> {
+    pub(crate) fn resolve(
+        &self,
+        input: &str,
+        loc: &Loc,
+        follow_last: bool,
+    ) -> Result<(Loc, Resolved)> {
         let resolved =
             self.roots[loc.root].resolve(&loc.rel, follow_last).map_err(|e| match e {
                 Error::Outside { reason, .. } => Error::Outside { input: input.to_owned(), reason },
@@ -308,7 +340,7 @@ impl Sandbox {
     }
 
     /// Fails with `ReadOnly` unless the location's root allows writes.
-    pub fn check_writable(&self, loc: &Loc) -> Result<()> {
+    pub(crate) fn check_writable(&self, loc: &Loc) -> Result<()> {
         let root = &self.roots[loc.root];
         match root.mode() {
             Mode::Writable => Ok(()),
@@ -317,13 +349,12 @@ impl Sandbox {
     }
 
     /// The directories clients may use: the roots, or their intersection with the client's roots.
-    pub fn allowed(&self) -> Vec<AllowedDir> {
+    pub(crate) fn allowed(&self) -> Vec<AllowedDir> {
         let make = |loc: &Loc| {
             let root = &self.roots[loc.root];
             AllowedDir {
                 path: root.display_path(&loc.rel),
                 writable: root.mode() == Mode::Writable,
-                root: root.display().display().to_string(),
             }
         };
         match self.scopes() {
@@ -335,7 +366,7 @@ impl Sandbox {
     }
 
     /// The subtrees a walk over "everything" covers: each root, or each client scope.
-    pub fn scope_starts(&self) -> Vec<Loc> {
+    pub(crate) fn scope_starts(&self) -> Vec<Loc> {
         match self.scopes() {
             None => (0..self.roots.len()).map(|root| Loc { root, rel: RelPath::root() }).collect(),
             Some(scopes) => scopes.as_ref().clone(),
@@ -346,7 +377,7 @@ impl Sandbox {
     /// root inside a configured root narrows to that subtree, one containing a configured root
     /// keeps that root whole, and one unrelated to every root adds nothing. `None` removes the
     /// narrowing. Returns the client roots that matched nothing, for a warning.
-    pub fn set_client_roots(&self, client_roots: Option<&[String]>) -> Vec<String> {
+    pub(crate) fn set_client_roots(&self, client_roots: Option<&[String]>) -> Vec<String> {
         let Some(client_roots) = client_roots else {
             *self.scopes.write().unwrap_or_else(|e| e.into_inner()) = None;
             return Vec::new();
@@ -395,7 +426,7 @@ impl Sandbox {
     }
 
     /// Whether a location is inside the client's roots (always, without client roots).
-    pub fn in_scope(&self, loc: &Loc) -> bool {
+    pub(crate) fn in_scope(&self, loc: &Loc) -> bool {
         match self.scopes() {
             None => true,
             Some(scopes) => {
@@ -406,7 +437,7 @@ impl Sandbox {
 
     /// The innermost root containing an absolute host path, ignoring the client's narrowing: maps
     /// file watcher events back to locations. `None` outside every root or for a non-UTF-8 path.
-    pub fn locate_host_path(&self, path: &std::path::Path) -> Option<Loc> {
+    pub(crate) fn locate_host_path(&self, path: &std::path::Path) -> Option<Loc> {
         self.locate_host(&host_components(path)?)
     }
 

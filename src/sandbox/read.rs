@@ -22,37 +22,33 @@ const CHUNK_BYTES: usize = 64 * 1024;
 #[derive(Debug, Default, Clone)]
 pub struct TextRequest {
     /// The first N lines.
-    pub head: Option<u64>,
+    pub(crate) head: Option<u64>,
     /// The last N lines.
-    pub tail: Option<u64>,
+    pub(crate) tail: Option<u64>,
     /// The first line to return, counting from 1.
-    pub offset: Option<u64>,
+    pub(crate) offset: Option<u64>,
     /// How many lines to return from `offset` (all remaining if absent).
-    pub limit: Option<u64>,
+    pub(crate) limit: Option<u64>,
 }
 
 /// Text read from a file.
 #[derive(Debug)]
 pub struct TextOut {
     /// Where it was read (client-visible path).
-    pub path: String,
+    pub(crate) path: String,
     /// The text, exactly as in the file (line endings kept).
     pub text: String,
     /// What part this is and how to get more, when it is not the whole file.
-    pub note: Option<String>,
-    /// The file's size in bytes.
-    pub file_size: u64,
+    pub(crate) note: Option<String>,
 }
 
 /// Bytes of a file read whole.
 #[derive(Debug)]
-pub struct BytesOut {
+pub(crate) struct BytesOut {
     /// Where it was read.
-    pub loc: Loc,
+    pub(crate) loc: Loc,
     /// The content.
-    pub bytes: Vec<u8>,
-    /// The metadata of the file read.
-    pub meta: Metadata,
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Sandbox {
@@ -99,12 +95,17 @@ impl Sandbox {
         };
         let text =
             into_text(bytes).map_err(|at| Error::NotText { path: path.clone(), at: Some(at) })?;
-        Ok(TextOut { path, text, note, file_size: size })
+        Ok(TextOut { path, text, note })
     }
 
     /// Reads a whole regular file as bytes, refusing files over `limit` (`flag` names the limit's
     /// option in the error).
-    pub fn read_bytes(&self, input: &str, limit: u64, flag: &'static str) -> Result<BytesOut> {
+    pub(crate) fn read_bytes(
+        &self,
+        input: &str,
+        limit: u64,
+        flag: &'static str,
+    ) -> Result<BytesOut> {
         let (loc, file, meta) = self.open_for_read(input)?;
         let path = self.display(&loc);
         if meta.len() > limit {
@@ -118,7 +119,7 @@ impl Sandbox {
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         file.take(limit).read_to_end(&mut bytes).map_err(|e| Error::io("reading", &path, e))?;
-        Ok(BytesOut { loc, bytes, meta })
+        Ok(BytesOut { loc, bytes })
     }
 
     /// Locates, resolves and opens a regular file for reading (never a directory or special file).
@@ -154,7 +155,7 @@ impl Sandbox {
 
 /// Decodes UTF-8 text; on failure, the byte offset of the first invalid byte (NUL counts as
 /// invalid: it means binary content, not text).
-pub fn into_text(bytes: Vec<u8>) -> std::result::Result<String, u64> {
+pub(crate) fn into_text(bytes: Vec<u8>) -> std::result::Result<String, u64> {
     if let Some(at) = not_text_at(&bytes) {
         return Err(at);
     }
@@ -163,7 +164,7 @@ pub fn into_text(bytes: Vec<u8>) -> std::result::Result<String, u64> {
 
 /// The offset of the first byte that makes `bytes` not UTF-8 text (a NUL or invalid UTF-8), or
 /// `None` if it is text.
-pub fn not_text_at(bytes: &[u8]) -> Option<u64> {
+pub(crate) fn not_text_at(bytes: &[u8]) -> Option<u64> {
     if let Some(nul) = memchr::memchr(0, bytes) {
         return Some(nul as u64);
     }

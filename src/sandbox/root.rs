@@ -18,14 +18,14 @@ use crate::sandbox::error::{Error, Result};
 use crate::sandbox::path::{RelPath, is_plain_component};
 use crate::sandbox::platform;
 
-pub use crate::sandbox::platform::Kind;
+pub(crate) use crate::sandbox::platform::Kind;
 
 /// How many symlinks one resolution may follow before it is declared a loop (Linux uses 40).
-pub const MAX_SYMLINK_HOPS: usize = 40;
+pub(crate) const MAX_SYMLINK_HOPS: usize = 40;
 
 /// Whether the tools may change files under a root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Read tools only; every write tool is refused with a hint.
     ReadOnly,
     /// Read and write tools.
@@ -35,7 +35,7 @@ pub enum Mode {
 /// One allowed directory. Created once at start-up by `config.rs`, which is the only code that
 /// opens host paths by name.
 #[derive(Debug)]
-pub struct Root {
+pub(crate) struct Root {
     /// The absolute path as the user gave it (lexically normalized), shown to clients.
     display: PathBuf,
     /// The same directory with symlinks resolved, so absolute paths and symlink targets that
@@ -53,23 +53,23 @@ pub struct Root {
 pub struct Resolved {
     /// The path with every symlink replaced by its target: its first `existing` components exist
     /// and are real directories (or, for the last one, any kind of entry).
-    pub rel: RelPath,
+    pub(crate) rel: RelPath,
     /// How many leading components of `rel` exist.
     pub existing: usize,
     /// The entry's metadata (not following a final symlink if it was not followed), or `None` if
     /// it does not exist.
-    pub meta: Option<Metadata>,
+    pub(crate) meta: Option<Metadata>,
 }
 
 impl Root {
     /// Wraps an opened directory. `display` and `canonical` must be absolute.
-    pub fn new(display: PathBuf, canonical: PathBuf, mode: Mode, dir: Dir) -> Self {
+    pub(crate) fn new(display: PathBuf, canonical: PathBuf, mode: Mode, dir: Dir) -> Self {
         let id = dir.dir_metadata().ok().and_then(|m| platform::file_id(&m));
         Root { display, canonical, mode, dir, id }
     }
 
     /// Which directory the root's handle is, where the system says.
-    pub fn id(&self) -> Option<platform::FileId> {
+    pub(crate) fn id(&self) -> Option<platform::FileId> {
         self.id
     }
 
@@ -77,7 +77,7 @@ impl Root {
     /// from the root's handle, following no symlink and no junction. A component that became a
     /// link since `rel` was resolved (a swap racing the request) makes the open fail instead of
     /// leading elsewhere, so the handle returned is the directory `rel` spells.
-    pub fn open_dir_strict(&self, rel: &RelPath) -> io::Result<Dir> {
+    pub(crate) fn open_dir_strict(&self, rel: &RelPath) -> io::Result<Dir> {
         let mut dir = self.dir.try_clone()?;
         for component in rel.components() {
             dir = dir.open_dir_nofollow(component)?;
@@ -87,7 +87,7 @@ impl Root {
 
     /// `open_dir_strict`, creating the directories that are missing. `verify` is called on the
     /// deepest existing directory before anything is created in it, and on the result.
-    pub fn create_dir_strict(
+    pub(crate) fn create_dir_strict(
         &self,
         rel: &RelPath,
         verify: &dyn Fn(&Dir) -> Result<()>,
@@ -122,27 +122,27 @@ impl Root {
     }
 
     /// The root's path as shown to clients.
-    pub fn display(&self) -> &Path {
+    pub(crate) fn display(&self) -> &Path {
         &self.display
     }
 
     /// The root's path with symlinks resolved.
-    pub fn canonical(&self) -> &Path {
+    pub(crate) fn canonical(&self) -> &Path {
         &self.canonical
     }
 
     /// Whether writes are allowed.
-    pub fn mode(&self) -> Mode {
+    pub(crate) fn mode(&self) -> Mode {
         self.mode
     }
 
     /// The capability handle; every access to this root goes through it.
-    pub fn dir(&self) -> &Dir {
+    pub(crate) fn dir(&self) -> &Dir {
         &self.dir
     }
 
     /// The client-visible absolute path of `rel`, with the system's separator.
-    pub fn display_path(&self, rel: &RelPath) -> String {
+    pub(crate) fn display_path(&self, rel: &RelPath) -> String {
         let mut path = self.display.clone();
         path.extend(rel.components());
         path.to_string_lossy().into_owned()
@@ -150,13 +150,13 @@ impl Root {
 
     /// If `host` (absolute, lexically normal, as components) spells a path inside this root, the
     /// components below the root. Both the displayed and the canonical spelling count.
-    pub fn strip_host_prefix<'a>(&self, host: &'a [String]) -> Option<&'a [String]> {
+    pub(crate) fn strip_host_prefix<'a>(&self, host: &'a [String]) -> Option<&'a [String]> {
         strip_components(host, &self.display).or_else(|| strip_components(host, &self.canonical))
     }
 
     /// Whether the host path `path` lies strictly below `host` (absolute, as components), names
     /// compared as the file system compares them.
-    pub fn lies_below(path: &Path, host: &[String]) -> bool {
+    pub(crate) fn lies_below(path: &Path, host: &[String]) -> bool {
         host_components(path).is_some_and(|path| {
             path.len() > host.len() && platform::components_start_with(&path, host)
         })
@@ -171,7 +171,7 @@ impl Root {
     ///
     /// Errors: `Outside` for a symlink (even a dangling one) that leads out of the root,
     /// `SymlinkLoop` after `MAX_SYMLINK_HOPS`, `NotADirectory` when a middle component is a file.
-    pub fn resolve(&self, rel: &RelPath, follow_last: bool) -> Result<Resolved> {
+    pub(crate) fn resolve(&self, rel: &RelPath, follow_last: bool) -> Result<Resolved> {
         let mut done: Vec<String> = Vec::with_capacity(rel.depth());
         let mut todo: Vec<String> = rel.components().rev().map(str::to_owned).collect();
         let mut hops = 0;
@@ -289,7 +289,7 @@ impl Root {
 /// Opens `path` under `dir` for reading only if it is a regular file: `O_NOFOLLOW` (a raced-in
 /// symlink is not followed) and `O_NONBLOCK` (a raced-in FIFO cannot block the thread), then an
 /// `fstat` on the open handle decides. Anything but a regular file is `InvalidInput`.
-pub fn open_regular_file(dir: &Dir, path: &std::path::Path) -> io::Result<(File, Metadata)> {
+pub(crate) fn open_regular_file(dir: &Dir, path: &std::path::Path) -> io::Result<(File, Metadata)> {
     let mut options = OpenOptions::new();
     options.read(true).follow(FollowSymlinks::No).nonblock(true);
     let file = dir.open_with(path, &options)?;
@@ -305,7 +305,7 @@ pub fn open_regular_file(dir: &Dir, path: &std::path::Path) -> io::Result<(File,
 /// paths are parsed (`platform::prefix_token`). Used at start-up for roots, for absolute client
 /// paths already free of `..`, and for symlink targets. `None` for a non-UTF-8 path or a device
 /// namespace.
-pub fn host_components(path: &Path) -> Option<Vec<String>> {
+pub(crate) fn host_components(path: &Path) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     let mut prefix: Option<String> = None;
     for c in path.components() {

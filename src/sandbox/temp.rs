@@ -8,7 +8,7 @@ use crate::sandbox::platform;
 use crate::sandbox::root::{Mode, Root};
 
 /// Names of temporary files start with this, so watchers and listings can recognise them.
-pub const TEMP_PREFIX: &str = ".mcp-tmp.";
+pub(crate) const TEMP_PREFIX: &str = ".mcp-tmp.";
 
 /// How old one of the server's temporary files must be to be removed even when the process that
 /// made it may still run (process ids are reused).
@@ -18,7 +18,7 @@ const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 
 /// left behind: its process is gone, or it is more than a day old. Our own files in flight are
 /// left alone, and nothing in a read-only root is touched. Walks and listings call this for the
 /// temporary names they skip, so stale files go away as they are met.
-pub fn sweep_temp(root: &Root, dir: &Dir, name: &str) {
+pub(crate) fn sweep_temp(root: &Root, dir: &Dir, name: &str) {
     if root.mode() != Mode::Writable {
         return;
     }
@@ -52,6 +52,6 @@ pub fn sweep_temp(root: &Root, dir: &Dir, name: &str) {
 /// Whether a directory entry is one of the server's temporary files (a write in flight, or one
 /// left by a killed server). Walks, listings, searches, resources and the watcher leave these out:
 /// they are never the user's files.
-pub fn is_temp_name(name: &str) -> bool {
+pub(crate) fn is_temp_name(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX)
 }

@@ -27,7 +27,7 @@ use crate::sandbox::root::{Kind, Root, open_regular_file};
 /// result). A thread-local scope rather than a parameter, so that every walk (tree, search, grep,
 /// listings) honours cancellation without threading a handle through each operation.
 #[derive(Debug, Default)]
-pub struct Progress {
+pub(crate) struct Progress {
     entries: AtomicU64,
     cancelled: AtomicBool,
     /// When the call must stop (`--tool-timeout`); unset for no limit.
@@ -40,7 +40,7 @@ thread_local! {
 
 impl Progress {
     /// Runs `work` with this progress installed for the walks it makes on this thread.
-    pub fn scope<T>(self: &Arc<Self>, work: impl FnOnce() -> T) -> T {
+    pub(crate) fn scope<T>(self: &Arc<Self>, work: impl FnOnce() -> T) -> T {
         struct Restore(Option<Arc<Progress>>);
         impl Drop for Restore {
             fn drop(&mut self) {
@@ -54,12 +54,12 @@ impl Progress {
 
     /// From now on, walks stop (as if cancelled) once `timeout` has passed. Called when the
     /// work starts, not when it was queued. Only the first call counts.
-    pub fn start_clock(&self, timeout: std::time::Duration) {
+    pub(crate) fn start_clock(&self, timeout: std::time::Duration) {
         let _ = self.deadline.set(std::time::Instant::now() + timeout);
     }
 
     /// Whether the call ran past its deadline (and was not cancelled by the client).
-    pub fn timed_out(&self) -> bool {
+    pub(crate) fn timed_out(&self) -> bool {
         !self.cancelled.load(AtomicOrdering::Relaxed) && self.past_deadline()
     }
 
@@ -68,86 +68,79 @@ impl Progress {
     }
 
     /// Entries examined so far.
-    pub fn entries(&self) -> u64 {
+    pub(crate) fn entries(&self) -> u64 {
         self.entries.load(AtomicOrdering::Relaxed)
     }
 
     /// Asks the walks to stop.
-    pub fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         self.cancelled.store(true, AtomicOrdering::Relaxed);
     }
 
     /// Whether the work must stop: the client cancelled it, or its deadline passed.
-    pub fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(AtomicOrdering::Relaxed) || self.past_deadline()
     }
 
-    /// Whether the client cancelled the call (not merely its deadline passing).
-    pub fn client_cancelled(&self) -> bool {
-        self.cancelled.load(AtomicOrdering::Relaxed)
-    }
-
     /// Whether the progress installed on this thread (if any) was cancelled.
-    pub fn current_is_cancelled() -> bool {
+    pub(crate) fn current_is_cancelled() -> bool {
         Self::current().is_some_and(|p| p.is_cancelled())
     }
 
     /// The progress installed on this thread, to hand to helper threads.
-    pub fn current() -> Option<Arc<Progress>> {
+    pub(crate) fn current() -> Option<Arc<Progress>> {
         CURRENT.with(|c| c.borrow().clone())
     }
 }
 
 /// What to walk and what to leave out.
 #[derive(Default)]
-pub struct WalkOptions<'a> {
+pub(crate) struct WalkOptions<'a> {
     /// Skip `.git` and whatever `.gitignore`, `.ignore` and `.git/info/exclude` exclude.
-    pub respect_ignore: bool,
+    pub(crate) respect_ignore: bool,
     /// Skip entries (and prune directories) matching these globs, relative to the start.
-    pub exclude: Option<&'a Globs>,
+    pub(crate) exclude: Option<&'a Globs>,
     /// Report entries at most this deep (1 = the start's own entries). `None` for no limit.
-    pub max_depth: Option<usize>,
+    pub(crate) max_depth: Option<usize>,
     /// Report only entries after this root-relative path in walk order (for pagination).
-    pub resume_after: Option<&'a RelPath>,
+    pub(crate) resume_after: Option<&'a RelPath>,
 }
 
 /// What the visitor wants next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     /// Go on; descend into this entry if it is a directory.
     Continue,
-    /// Go on, but do not descend into this directory.
-    Skip,
     /// End the walk.
     Stop,
 }
 
 /// One entry met by the walk.
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     /// Root-relative path.
-    pub rel: &'a RelPath,
+    pub(crate) rel: &'a RelPath,
     /// The entry's name.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// Its kind, not following symlinks.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// 1 for the start directory's own entries.
-    pub depth: usize,
+    pub(crate) depth: usize,
     parent: &'a LazyDir<'a>,
 }
 
 /// Counts of what the walk could not visit, so results can say so honestly.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct WalkStats {
+pub(crate) struct WalkStats {
     /// Directories that could not be opened or read (permissions, raced away).
-    pub unreadable_dirs: usize,
+    pub(crate) unreadable_dirs: usize,
     /// Entries skipped because their names are not UTF-8.
-    pub non_utf8_names: usize,
+    pub(crate) non_utf8_names: usize,
 }
 
 /// Walks the directory `start` (root-relative, already resolved and known to be a directory),
 /// calling `visit` for each entry in walk order. Returns an error only when `start` itself cannot
 /// be read; unreadable subdirectories are counted in `WalkStats`.
-pub fn walk(
+pub(crate) fn walk(
     root: &Root,
     start: &RelPath,
     options: &WalkOptions<'_>,
@@ -199,7 +192,6 @@ pub fn walk(
         };
         match flow {
             Flow::Stop => break,
-            Flow::Skip => continue,
             Flow::Continue => {}
         }
         let deeper_allowed = options.max_depth.is_none_or(|max| depth < max);
@@ -229,13 +221,13 @@ pub fn walk(
 
 impl Entry<'_> {
     /// The entry's metadata, not following symlinks.
-    pub fn metadata(&self) -> io::Result<Metadata> {
+    pub(crate) fn metadata(&self) -> io::Result<Metadata> {
         self.parent.get()?.symlink_metadata(self.name)
     }
 
     /// Opens the entry for reading if it is a regular file, without following symlinks and without
     /// blocking on special files; see `open_regular_file`.
-    pub fn open_file(&self) -> io::Result<(File, Metadata)> {
+    pub(crate) fn open_file(&self) -> io::Result<(File, Metadata)> {
         open_regular_file(self.parent.get()?, self.name.as_ref())
     }
 }

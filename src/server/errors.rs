@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::{db, sandbox};
 
 /// A failed tool call: a result with `isError: true` and the error's message.
-pub fn tool_error(err: &sandbox::Error) -> CallToolResult {
+pub(crate) fn tool_error(err: &sandbox::Error) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(err.to_string())])
 }
 
@@ -17,7 +17,7 @@ pub fn tool_error(err: &sandbox::Error) -> CallToolResult {
 /// outside the sandbox (the client cannot tell the two apart, by design), invalid-params for
 /// malformed URIs and for resources that exist but cannot be returned (too large, special files),
 /// internal error for I/O failures.
-pub fn resource_error(uri: &str, err: &sandbox::Error) -> ErrorData {
+pub(crate) fn resource_error(uri: &str, err: &sandbox::Error) -> ErrorData {
     use sandbox::Error as E;
     let data = Some(json!({ "uri": uri }));
     match err {
@@ -52,19 +52,19 @@ pub fn resource_error(uri: &str, err: &sandbox::Error) -> ErrorData {
 
 /// A failed database call: a tool result with `isError: true` and the error's message, which
 /// says what to do about it.
-pub fn db_tool_error(err: &db::Error) -> CallToolResult {
+pub(crate) fn db_tool_error(err: &db::Error) -> CallToolResult {
     argument_error(err.to_string())
 }
 
 /// Tool arguments rejected before any core call (for example SQL `params` of the wrong shape): a
 /// tool result with `isError: true`, so the model can correct them.
-pub fn argument_error(message: String) -> CallToolResult {
+pub(crate) fn argument_error(message: String) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message)])
 }
 
 /// A failed read of a `sqlite://` resource: resource-not-found for an unknown database or table,
 /// internal error for anything else.
-pub fn db_resource_error(uri: &str, err: &db::Error) -> ErrorData {
+pub(crate) fn db_resource_error(uri: &str, err: &db::Error) -> ErrorData {
     match err {
         db::Error::NoSuchTable { .. } | db::Error::UnknownDatabase { .. } => {
             ErrorData::resource_not_found(format!("{err} ({uri})"), Some(json!({ "uri": uri })))
@@ -74,17 +74,17 @@ pub fn db_resource_error(uri: &str, err: &db::Error) -> ErrorData {
 }
 
 /// Listing a database's tables for `resources/list` failed: an internal error naming it.
-pub fn db_listing_error(db: &str, err: &db::Error) -> ErrorData {
+pub(crate) fn db_listing_error(db: &str, err: &db::Error) -> ErrorData {
     ErrorData::internal_error(format!("listing the tables of database \"{db}\": {err}"), None)
 }
 
 /// Listing the files for `resources/list` failed: an internal error.
-pub fn file_listing_error(err: &sandbox::Error) -> ErrorData {
+pub(crate) fn file_listing_error(err: &sandbox::Error) -> ErrorData {
     ErrorData::internal_error(format!("listing files: {err}"), None)
 }
 
 /// A database worker that is gone: a bug, logged, and an internal error for this request.
-pub fn worker_gone(db: &str) -> ErrorData {
+pub(crate) fn worker_gone(db: &str) -> ErrorData {
     tracing::error!(db = %db, "database worker gone");
     ErrorData::internal_error(
         format!("the worker for database \"{db}\" failed; this is a bug"),
@@ -93,7 +93,7 @@ pub fn worker_gone(db: &str) -> ErrorData {
 }
 
 /// A response that could not be serialised: a bug, logged, and an internal error.
-pub fn serialize_error(what: &str, err: &serde_json::Error) -> ErrorData {
+pub(crate) fn serialize_error(what: &str, err: &serde_json::Error) -> ErrorData {
     tracing::error!(operation = what, error = %err, "could not serialize a response");
     ErrorData::internal_error(
         format!("internal error while {what}; the server keeps running"),
@@ -103,7 +103,7 @@ pub fn serialize_error(what: &str, err: &serde_json::Error) -> ErrorData {
 
 /// A task that panicked or was cancelled by the runtime: a bug, logged, and reported as an
 /// internal error for this one request.
-pub fn join_error(what: &str, err: tokio::task::JoinError) -> ErrorData {
+pub(crate) fn join_error(what: &str, err: tokio::task::JoinError) -> ErrorData {
     tracing::error!(operation = what, error = %err, "a worker task failed");
     ErrorData::internal_error(
         format!("internal error while {what}; the server keeps running"),

@@ -2,16 +2,16 @@
 //! declares exactly the capabilities it implements, and turns requests into calls on the cores.
 //! `serve_stdio` runs it over stdin/stdout until the client closes stdin.
 
-pub mod db_resources;
-pub mod errors;
-pub mod progress;
-pub mod render;
-pub mod resources;
-pub mod roots;
-pub mod subscriptions;
-pub mod tools;
-pub mod transport;
-pub mod uri;
+pub(crate) mod db_resources;
+pub(crate) mod errors;
+pub(crate) mod progress;
+pub(crate) mod render;
+pub(crate) mod resources;
+pub(crate) mod roots;
+pub(crate) mod subscriptions;
+pub(crate) mod tools;
+pub(crate) mod transport;
+pub(crate) mod uri;
 
 use std::sync::Arc;
 
@@ -49,7 +49,7 @@ explain_query. Writes (write_query, create_table) exist only for databases opene
 
 /// The MCP server: shared, cheap to clone (requests run concurrently on clones).
 #[derive(Clone)]
-pub struct Server {
+pub(crate) struct Server {
     shared: Arc<Shared>,
     tool_router: ToolRouter<Server>,
     offer: tools::Offer,
@@ -76,7 +76,7 @@ struct Shared {
 impl Server {
     /// A server over the configured roots and databases. Write tools are offered only if
     /// something is writable.
-    pub fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config) -> Self {
         let offer = tools::Offer {
             files: !config.sandbox.roots().is_empty(),
             files_writable: config.sandbox.roots().iter().any(|r| r.mode() == Mode::Writable),

@@ -17,9 +17,9 @@ const SEND_TIMEOUT: Duration = Duration::from_millis(100);
 /// How a call reports progress.
 pub(crate) struct Meter<C, D> {
     /// The progress so far (it must grow between notifications; none is sent otherwise).
-    pub count: C,
+    pub(crate) count: C,
     /// The message for a count after an elapsed time.
-    pub describe: D,
+    pub(crate) describe: D,
 }
 
 /// Drives `work` to completion, reporting progress per `meter` every `every` once it has run that

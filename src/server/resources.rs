@@ -13,9 +13,10 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 use serde_json::json;
 
+use crate::sandbox::path::RelPath;
 use crate::sandbox::read::{into_text, not_text_at};
 use crate::sandbox::search::FileItem;
-use crate::sandbox::{Error, Loc, Sandbox};
+use crate::sandbox::{Error, Sandbox};
 use crate::server::Server;
 use crate::server::errors::{file_listing_error, join_error, resource_error};
 use crate::server::render::rfc3339;
@@ -79,19 +80,20 @@ impl Server {
     /// Up to `limit` file resources after `after`, and the cursor of what follows.
     async fn list_file_resources(
         &self,
-        after: Option<Loc>,
+        after: Option<(usize, RelPath)>,
         limit: usize,
     ) -> Result<(Vec<Resource>, Option<String>), ErrorData> {
         self.roots_ready().await;
         let sandbox = self.sandbox();
         self.spawn_blocking(move || {
-            let (items, more) = sandbox.list_files_page(after.as_ref(), limit)?;
+            let (items, more) =
+                sandbox.list_files_page(after.as_ref().map(|(root, rel)| (*root, rel)), limit)?;
             let resources: Vec<Resource> =
                 items.iter().map(|item| file_resource(&sandbox, item)).collect();
             let next = match items.last() {
-                Some(last) if more => {
-                    Some(encode_cursor(&ListCursor::Files { after: Some(last.loc.clone()) }))
-                }
+                Some(last) if more => Some(encode_cursor(&ListCursor::Files {
+                    after: Some((last.loc.root(), last.loc.rel().clone())),
+                })),
                 _ => None,
             };
             Ok::<_, Error>((resources, next))
@@ -119,7 +121,7 @@ impl Server {
 
 /// The resource templates this server offers: files if it serves directories, tables if it
 /// serves databases.
-pub fn templates(files: bool, databases: bool) -> ListResourceTemplatesResult {
+pub(crate) fn templates(files: bool, databases: bool) -> ListResourceTemplatesResult {
     let mut templates = Vec::new();
     if files {
         templates.push(ResourceTemplate::new(FILE_TEMPLATE, "files")
@@ -139,8 +141,8 @@ pub fn templates(files: bool, databases: bool) -> ListResourceTemplatesResult {
 
 fn file_resource(sandbox: &Sandbox, item: &FileItem) -> Resource {
     let path = sandbox.display(&item.loc);
-    let name = item.loc.rel.file_name().unwrap_or_default();
-    let mut resource = Resource::new(file_uri(&path), item.loc.rel.as_str())
+    let name = item.loc.rel().file_name().unwrap_or_default();
+    let mut resource = Resource::new(file_uri(&path), item.loc.rel().as_str())
         .with_title(name)
         .with_mime_type(mime_for(name))
         .with_size(item.size);
@@ -168,7 +170,7 @@ fn read_file(sandbox: &Sandbox, uri: &str) -> Result<ResourceContents, Error> {
         limits.max_media_bytes.max(limits.max_read_bytes),
         "--max-media-bytes",
     )?;
-    let name = loc.rel.file_name().unwrap_or_default().to_owned();
+    let name = loc.rel().file_name().unwrap_or_default().to_owned();
     let mime = mime_for(&name);
     let size = out.bytes.len() as u64;
     if not_text_at(&out.bytes).is_some() {

@@ -22,7 +22,7 @@ use crate::sandbox::platform;
 use crate::server::Server;
 
 /// The longest a file request waits for the client's answer to `roots/list`.
-pub const ROOTS_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const ROOTS_WAIT: Duration = Duration::from_secs(5);
 
 /// Whether file requests may go ahead, or must wait for the client's roots.
 #[derive(Debug)]

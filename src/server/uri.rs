@@ -9,14 +9,13 @@ use percent_encoding::{
     AsciiSet, CONTROLS, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode,
 };
 
-use crate::sandbox::Loc;
 use crate::sandbox::path::RelPath;
 
 /// The template for files that are not listed (ignored files, or beyond what a client paged).
-pub const FILE_TEMPLATE: &str = "file:///{+path}";
+pub(crate) const FILE_TEMPLATE: &str = "file:///{+path}";
 
 /// The template for one table of one database.
-pub const TABLE_TEMPLATE: &str = "sqlite://{db}/table/{table}";
+pub(crate) const TABLE_TEMPLATE: &str = "sqlite://{db}/table/{table}";
 
 /// Characters escaped in a file URI's path: everything outside RFC 3986 `pchar` plus `/`.
 const PATH_ESCAPES: &AsciiSet = &CONTROLS
@@ -39,7 +38,7 @@ const PATH_ESCAPES: &AsciiSet = &CONTROLS
 /// The `file://` URI of a client-visible absolute path: `/srv/a b` is `file:///srv/a%20b`; a
 /// Windows drive path `C:\proj\a` is `file:///C:/proj/a`, a UNC path `\\server\share\a` is
 /// `file://server/share/a` (RFC 8089). Only Windows produces paths of those shapes.
-pub fn file_uri(absolute: &str) -> String {
+pub(crate) fn file_uri(absolute: &str) -> String {
     let bytes = absolute.as_bytes();
     let is_drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
     if is_drive {
@@ -59,7 +58,7 @@ const NAME_ESCAPES: &AsciiSet =
 
 /// A database resource named by a `sqlite://` URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SqliteUri {
+pub(crate) enum SqliteUri {
     /// `sqlite://<db>/schema`: every object's DDL.
     Schema { db: String },
     /// `sqlite://<db>/table/<table>`: one table or view.
@@ -67,19 +66,19 @@ pub enum SqliteUri {
 }
 
 /// The URI of a database's schema resource.
-pub fn sqlite_schema_uri(db: &str) -> String {
+pub(crate) fn sqlite_schema_uri(db: &str) -> String {
     format!("sqlite://{db}/schema")
 }
 
 /// The URI of a table's resource; the table name is percent-encoded, so any name round-trips.
-pub fn sqlite_table_uri(db: &str, table: &str) -> String {
+pub(crate) fn sqlite_table_uri(db: &str, table: &str) -> String {
     format!("sqlite://{db}/table/{}", utf8_percent_encode(table, NAME_ESCAPES))
 }
 
 /// Parses a `sqlite://` URI; `None` for anything that is not one of ours (wrong shape, a bad
 /// database name, an undecodable table name). Whether the database and table exist is the
 /// caller's question.
-pub fn parse_sqlite_uri(uri: &str) -> Option<SqliteUri> {
+pub(crate) fn parse_sqlite_uri(uri: &str) -> Option<SqliteUri> {
     let rest = uri.strip_prefix("sqlite://")?;
     let (db, path) = rest.split_once('/')?;
     if !crate::db::is_valid_name(db) {
@@ -103,26 +102,26 @@ pub fn parse_sqlite_uri(uri: &str) -> Option<SqliteUri> {
 /// Where a `resources/list` page starts: the databases' resources come first (schema, then
 /// tables, per database, by position), then the files.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListCursor {
+pub(crate) enum ListCursor {
     /// At this position in the sequence of database resources.
     Databases { offset: usize },
-    /// After this file (or at the first file).
-    Files { after: Option<Loc> },
+    /// After this file, a root's index and a path below it (or at the first file).
+    Files { after: Option<(usize, RelPath)> },
 }
 
 /// Encodes a resource-list position as an opaque cursor.
-pub fn encode_cursor(cursor: &ListCursor) -> String {
+pub(crate) fn encode_cursor(cursor: &ListCursor) -> String {
     let text = match cursor {
         ListCursor::Databases { offset } => format!("d\n{offset}"),
         ListCursor::Files { after: None } => "f\n".to_owned(),
-        ListCursor::Files { after: Some(loc) } => format!("{}\n{}", loc.root, loc.rel),
+        ListCursor::Files { after: Some((root, rel)) } => format!("{root}\n{rel}"),
     };
     URL_SAFE_NO_PAD.encode(text)
 }
 
 /// Decodes a cursor made by `encode_cursor`; `None` if it is not one (or names a root that does
 /// not exist).
-pub fn decode_cursor(cursor: &str, n_roots: usize) -> Option<ListCursor> {
+pub(crate) fn decode_cursor(cursor: &str, n_roots: usize) -> Option<ListCursor> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (head, rest) = text.split_once('\n')?;
@@ -135,7 +134,7 @@ pub fn decode_cursor(cursor: &str, n_roots: usize) -> Option<ListCursor> {
                 return None;
             }
             let rel = RelPath::parse(rest).ok()?;
-            Some(ListCursor::Files { after: Some(Loc { root, rel }) })
+            Some(ListCursor::Files { after: Some((root, rel)) })
         }
     }
 }
@@ -177,7 +176,7 @@ const TEXT_EXTENSIONS: &[(&str, &str)] = &[
 /// The MIME type for a file name: our table of source-code extensions first, then the MIME
 /// database, then `text/plain` for names without an extension or dotfiles (`Makefile`,
 /// `.gitignore`), else `application/octet-stream`. Content decides text versus blob on read.
-pub fn mime_for(name: &str) -> String {
+pub(crate) fn mime_for(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
     let extension = lower.rsplit_once('.');
     match extension {
@@ -207,9 +206,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let loc = ListCursor::Files {
-            after: Some(Loc { root: 1, rel: RelPath::parse("src/main.rs").unwrap() }),
-        };
+        let loc = ListCursor::Files { after: Some((1, RelPath::parse("src/main.rs").unwrap())) };
         let cursor = encode_cursor(&loc);
         assert_eq!(decode_cursor(&cursor, 2), Some(loc));
         assert_eq!(decode_cursor(&cursor, 1), None);

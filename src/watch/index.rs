@@ -18,7 +18,7 @@ use crate::sandbox::root::{Kind, Root};
 
 /// The listed files and directories of the watched roots, by hash.
 #[derive(Default)]
-pub struct Index {
+pub(crate) struct Index {
     keys: RandomState,
     files: HashSet<u64>,
     /// Directory → the hashes of its listed entries (files and directories).
@@ -27,7 +27,7 @@ pub struct Index {
 
 impl Index {
     /// Indexes every listed file of these roots (a full walk each, with ignore rules).
-    pub fn build(sandbox: &Sandbox, roots: &[usize]) -> Index {
+    pub(crate) fn build(sandbox: &Sandbox, roots: &[usize]) -> Index {
         let mut index = Index::default();
         for &idx in roots {
             index.add_tree(&sandbox.roots()[idx], idx, &RelPath::root(), &mut Vec::new());
@@ -40,29 +40,24 @@ impl Index {
     }
 
     /// How many files are indexed.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.files.len()
     }
 
-    /// Whether nothing is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
     /// Whether `rel` is an indexed directory.
-    pub fn is_dir(&self, root: usize, rel: &RelPath) -> bool {
+    pub(crate) fn is_dir(&self, root: usize, rel: &RelPath) -> bool {
         self.dirs.contains_key(&self.key(root, rel))
     }
 
     /// Whether `rel` is a directory on disk now (not following a final symlink).
-    pub fn stat_is_dir(root: &Root, rel: &RelPath) -> bool {
+    pub(crate) fn stat_is_dir(root: &Root, rel: &RelPath) -> bool {
         root.dir().symlink_metadata(rel.as_path()).is_ok_and(|m| m.is_dir())
     }
 
     /// Brings the entry at `rel` (a listed path that was created, removed or renamed) up to date
     /// with the disk. A directory that is still a directory is re-read whole, since it may have
     /// been replaced (`rm -r d; mv new d`). Returns whether the set of listed files changed.
-    pub fn apply(&mut self, root: &Root, idx: usize, rel: &RelPath) -> bool {
+    pub(crate) fn apply(&mut self, root: &Root, idx: usize, rel: &RelPath) -> bool {
         let meta = root.dir().symlink_metadata(rel.as_path()).ok();
         let now_file = meta.as_ref().is_some_and(|m| Kind::of(m.file_type()) == Kind::File)
             && !rel.file_name().is_some_and(is_hidden);
@@ -90,7 +85,7 @@ impl Index {
 
     /// Re-reads the directory `rel` (its ignore rules or its contents changed); whether its set
     /// of listed files changed.
-    pub fn refresh(&mut self, root: &Root, idx: usize, rel: &RelPath) -> bool {
+    pub(crate) fn refresh(&mut self, root: &Root, idx: usize, rel: &RelPath) -> bool {
         let mut before = self.remove(idx, rel);
         let mut after = Vec::new();
         if Self::stat_is_dir(root, rel) {

@@ -16,8 +16,8 @@
 //! and maps every event back to a location through the sandbox, dropping events outside every
 //! root. Nothing here knows about MCP: `server::subscriptions` turns batches into notifications.
 
-pub mod index;
-pub mod poll;
+pub(crate) mod index;
+pub(crate) mod poll;
 mod state;
 
 use std::path::PathBuf;
@@ -34,22 +34,22 @@ use state::{Msg, State};
 
 /// Distinct paths one batch tracks at most; beyond, the batch counts as "anything may have
 /// changed" (like the kernel's queue overflowing), which bounds the watcher's memory.
-pub const MAX_PENDING_PATHS: usize = 200_000;
+pub(crate) const MAX_PENDING_PATHS: usize = 200_000;
 /// How long changes must settle before a batch is sent, unless configured otherwise.
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
+pub(crate) const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
 /// The longest debounce `--debounce` accepts.
-pub const MAX_DEBOUNCE: Duration = Duration::from_secs(10);
+pub(crate) const MAX_DEBOUNCE: Duration = Duration::from_secs(10);
 /// How often polled paths are checked, unless configured otherwise.
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The shortest poll interval `--poll-interval` accepts.
-pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
+pub(crate) const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// A batch is sent at the latest this many debounce intervals after its first event, so a file
 /// that never stops changing (a log being written) still produces notifications.
-pub const MAX_WINDOW_FACTOR: u32 = 10;
+pub(crate) const MAX_WINDOW_FACTOR: u32 = 10;
 
 /// How changes are noticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// The system's watcher on every root; polling for subscribed paths where it fails.
     Auto,
     /// Polling the subscribed paths and the databases only.
@@ -60,13 +60,13 @@ pub enum Mode {
 
 /// The watcher's settings.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// How changes are noticed.
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// How long changes must settle before a batch is sent.
-    pub debounce: Duration,
+    pub(crate) debounce: Duration,
     /// How often polled paths are checked.
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
 }
 
 impl Default for Options {
@@ -82,23 +82,23 @@ impl Default for Options {
 /// What a subscription covers: one path (which may not exist yet), or a directory and everything
 /// listed below it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Target {
+pub(crate) struct Target {
     /// The path (symlinks already resolved by the caller).
-    pub loc: Loc,
+    pub(crate) loc: Loc,
     /// Whether entries below `loc` count too.
-    pub subtree: bool,
+    pub(crate) subtree: bool,
     /// Whether entries below count even if ignore rules exclude them (a subscription to an
     /// ignored directory, such as `build/`, is about what is in it).
-    pub unlisted_too: bool,
+    pub(crate) unlisted_too: bool,
 }
 
 impl Target {
     /// A target for `loc`: the path alone, or (`subtree`) everything below it that a listing
     /// would show, or everything below it if the directory itself is ignored.
-    pub fn new(sandbox: &Sandbox, loc: Loc, subtree: bool) -> Target {
+    pub(crate) fn new(sandbox: &Sandbox, loc: Loc, subtree: bool) -> Target {
         let unlisted_too = subtree && {
-            let root = &sandbox.roots()[loc.root];
-            !Visibility::default().is_listed(root, loc.root, &loc.rel, true)
+            let root = &sandbox.roots()[loc.root()];
+            !Visibility::default().is_listed(root, loc.root(), loc.rel(), true)
         };
         Target { loc, subtree, unlisted_too }
     }
@@ -106,31 +106,31 @@ impl Target {
 
 /// One path that changed in a batch.
 #[derive(Debug, Clone)]
-pub struct Changed {
+pub(crate) struct Changed {
     /// Where.
-    pub loc: Loc,
+    pub(crate) loc: Loc,
     /// Created, removed or renamed (as opposed to written).
-    pub structural: bool,
+    pub(crate) structural: bool,
     /// Whether resources/list would list it (ignore rules, `.git`, temporary files).
-    pub listed: bool,
+    pub(crate) listed: bool,
 }
 
 /// Changes that settled together.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// The paths that changed, sorted by root and path.
-    pub changed: Vec<Changed>,
+    pub(crate) changed: Vec<Changed>,
     /// Whether the set of listed files changed.
-    pub list_changed: bool,
+    pub(crate) list_changed: bool,
     /// The watcher lost events (the kernel's queue overflowed): anything may have changed.
-    pub everything: bool,
+    pub(crate) everything: bool,
     /// Keys of the extra files that were touched.
-    pub extra: Vec<usize>,
+    pub(crate) extra: Vec<usize>,
 }
 
 impl Batch {
     /// Whether nothing happened.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.changed.is_empty() && !self.list_changed && !self.everything && self.extra.is_empty()
     }
 
@@ -138,15 +138,15 @@ impl Batch {
     /// below a directory target changed, or a directory above the target was created, removed or
     /// renamed. A subscribed ignored file is still reported; ignored entries below a directory
     /// target are not.
-    pub fn touches(&self, target: &Target) -> bool {
+    pub(crate) fn touches(&self, target: &Target) -> bool {
         self.everything
             || self.changed.iter().any(|c| {
-                c.loc.root == target.loc.root
-                    && (c.loc.rel == target.loc.rel
+                c.loc.root() == target.loc.root()
+                    && (c.loc.rel() == target.loc.rel()
                         || (target.subtree
                             && (c.listed || target.unlisted_too)
-                            && c.loc.rel.starts_with(&target.loc.rel))
-                        || (c.structural && target.loc.rel.starts_with(&c.loc.rel)))
+                            && c.loc.rel().starts_with(target.loc.rel()))
+                        || (c.structural && target.loc.rel().starts_with(c.loc.rel())))
             })
     }
 }
@@ -154,16 +154,16 @@ impl Batch {
 /// Extra files to watch outside the roots' recursive watches (a database, its `-wal` and
 /// `-journal`), reported by `key` when any of them is touched.
 #[derive(Debug, Clone)]
-pub struct ExtraFile {
+pub(crate) struct ExtraFile {
     /// Reported in `Batch::extra`.
-    pub key: usize,
+    pub(crate) key: usize,
     /// The host paths (absolute); their parent directories are watched.
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
 }
 
 /// The watcher: create it with the server, start it after the handshake. Subscriptions tell it
 /// what they cover (`track`/`untrack`) so that it can poll those paths where it must.
-pub struct Watcher {
+pub(crate) struct Watcher {
     tx: Sender<Msg>,
     rx: Mutex<Option<Receiver<Msg>>>,
     options: Options,
@@ -173,13 +173,13 @@ pub struct Watcher {
 
 impl Watcher {
     /// A watcher that does nothing until `start`.
-    pub fn new(options: Options) -> Watcher {
+    pub(crate) fn new(options: Options) -> Watcher {
         let (tx, rx) = channel();
         Watcher { tx, rx: Mutex::new(Some(rx)), options, polled: OnceLock::new() }
     }
 
     /// The settings.
-    pub fn options(&self) -> &Options {
+    pub(crate) fn options(&self) -> &Options {
         &self.options
     }
 
@@ -187,7 +187,7 @@ impl Watcher {
     /// non-empty batch. Does nothing if already started or if the mode is `Off`.
     ///
     /// Errors: the thread could not be started.
-    pub fn start(
+    pub(crate) fn start(
         &self,
         sandbox: Arc<Sandbox>,
         extra: Vec<ExtraFile>,
@@ -231,7 +231,7 @@ impl Watcher {
     }
 
     /// Whether subscriptions under root `idx` are polled (the native watcher does not cover it).
-    pub fn is_polled(&self, idx: usize) -> bool {
+    pub(crate) fn is_polled(&self, idx: usize) -> bool {
         self.polled
             .get()
             .is_some_and(|p| p.get(idx).is_some_and(|flag| flag.load(Ordering::Relaxed)))
@@ -240,15 +240,15 @@ impl Watcher {
     /// A subscription now covers `target`. Blocking: if the target's root is polled, this notes
     /// what the target looks like now (a `stat`, or a walk for a directory), so a change made
     /// right after subscribing is not mistaken for the starting point.
-    pub fn track(&self, sandbox: &Sandbox, target: Target) {
+    pub(crate) fn track(&self, sandbox: &Sandbox, target: Target) {
         let now = self
-            .is_polled(target.loc.root)
-            .then(|| poll::fingerprint(&sandbox.roots()[target.loc.root], &target));
+            .is_polled(target.loc.root())
+            .then(|| poll::fingerprint(&sandbox.roots()[target.loc.root()], &target));
         let _ = self.tx.send(Msg::Track(target, now));
     }
 
     /// A subscription no longer covers `target` (one `untrack` per `track`).
-    pub fn untrack(&self, target: Target) {
+    pub(crate) fn untrack(&self, target: Target) {
         let _ = self.tx.send(Msg::Untrack(target));
     }
 }
@@ -265,7 +265,7 @@ mod tests {
     use crate::sandbox::path::RelPath;
 
     fn loc(path: &str) -> Loc {
-        Loc { root: 0, rel: RelPath::parse(path).unwrap() }
+        Loc::for_test(0, RelPath::parse(path).unwrap())
     }
 
     fn batch(changes: &[(&str, bool, bool)]) -> Batch {
@@ -299,7 +299,7 @@ mod tests {
         check(&[("a", false, true)], "a/b.txt", false, false);
         // Another root.
         let mut other = batch(&[("a/b.txt", false, true)]);
-        other.changed[0].loc.root = 1;
+        other.changed[0].loc = Loc::for_test(1, RelPath::parse("a/b.txt").unwrap());
         assert!(!other.touches(&Target {
             loc: loc("a/b.txt"),
             subtree: false,

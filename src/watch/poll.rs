@@ -25,7 +25,7 @@ use crate::watch::{Batch, Changed, ExtraFile, Target};
 const WALK_COST_FACTOR: u32 = 20;
 
 /// The subscribed paths, with how many subscriptions cover each and what they looked like.
-pub struct Poller {
+pub(crate) struct Poller {
     interval: Duration,
     next: Instant,
     targets: HashMap<Target, Polled>,
@@ -43,7 +43,7 @@ struct Polled {
 
 impl Poller {
     /// A poller over nothing yet; `extra` are polled when their watch failed.
-    pub fn new(interval: Duration, extra: &[ExtraFile]) -> Poller {
+    pub(crate) fn new(interval: Duration, extra: &[ExtraFile]) -> Poller {
         Poller {
             interval,
             next: Instant::now() + interval,
@@ -56,35 +56,35 @@ impl Poller {
     }
 
     /// When the next poll is due, if anything needs polling.
-    pub fn next_due(&self, polled: &[bool], extra_polled: bool) -> Option<Instant> {
+    pub(crate) fn next_due(&self, polled: &[bool], extra_polled: bool) -> Option<Instant> {
         let any = (extra_polled && !self.extra.is_empty())
-            || self.targets.keys().any(|t| polled.get(t.loc.root).copied().unwrap_or(false));
+            || self.targets.keys().any(|t| polled.get(t.loc.root()).copied().unwrap_or(false));
         any.then_some(self.next)
     }
 
     /// One more subscription covers `target`; `now` is what it looked like when subscribed (if
     /// its root was polled then; otherwise the next poll takes the starting point).
-    pub fn track(&mut self, target: Target, now: Option<u64>) {
+    pub(crate) fn track(&mut self, target: Target, now: Option<u64>) {
         let fresh = Polled { count: 0, last: now, not_before: Instant::now() };
         self.targets.entry(target).or_insert(fresh).count += 1;
     }
 
     /// Whether a subscription names `loc`, a directory above it, or something below it.
-    pub fn covers(&self, loc: &Loc) -> bool {
+    pub(crate) fn covers(&self, loc: &Loc) -> bool {
         self.targets.keys().any(|t| {
-            t.loc.root == loc.root
-                && ((t.subtree && loc.rel.starts_with(&t.loc.rel))
-                    || t.loc.rel.starts_with(&loc.rel))
+            t.loc.root() == loc.root()
+                && ((t.subtree && loc.rel().starts_with(t.loc.rel()))
+                    || t.loc.rel().starts_with(loc.rel()))
         })
     }
 
     /// The targets below root `idx`.
-    pub fn targets_in(&self, idx: usize) -> Vec<Target> {
-        self.targets.keys().filter(|t| t.loc.root == idx).cloned().collect()
+    pub(crate) fn targets_in(&self, idx: usize) -> Vec<Target> {
+        self.targets.keys().filter(|t| t.loc.root() == idx).cloned().collect()
     }
 
     /// One subscription less covers `target`.
-    pub fn untrack(&mut self, target: &Target) {
+    pub(crate) fn untrack(&mut self, target: &Target) {
         if let Some(polled) = self.targets.get_mut(target) {
             polled.count -= 1;
             if polled.count == 0 {
@@ -94,7 +94,7 @@ impl Poller {
     }
 
     /// Checks every polled target and extra file, adding what changed to `batch`.
-    pub fn poll(
+    pub(crate) fn poll(
         &mut self,
         sandbox: &Sandbox,
         polled: &[bool],
@@ -103,11 +103,12 @@ impl Poller {
     ) {
         for (target, state) in &mut self.targets {
             let started = Instant::now();
-            if !polled.get(target.loc.root).copied().unwrap_or(false) || started < state.not_before
+            if !polled.get(target.loc.root()).copied().unwrap_or(false)
+                || started < state.not_before
             {
                 continue;
             }
-            let now = Some(fingerprint(&sandbox.roots()[target.loc.root], target));
+            let now = Some(fingerprint(&sandbox.roots()[target.loc.root()], target));
             state.not_before = started + started.elapsed() * WALK_COST_FACTOR;
             if state.last.is_some() && now != state.last {
                 batch.changed.push(Changed {
@@ -133,12 +134,12 @@ impl Poller {
 
 /// A hash of what a target looks like: the entry's kind, size, modification time and inode, or
 /// for a directory target the same for every listed entry below it.
-pub fn fingerprint(root: &Root, target: &Target) -> u64 {
+pub(crate) fn fingerprint(root: &Root, target: &Target) -> u64 {
     let mut hasher = DefaultHasher::new();
-    let meta = root.dir().symlink_metadata(target.loc.rel.as_path()).ok();
+    let meta = root.dir().symlink_metadata(target.loc.rel().as_path()).ok();
     hash_meta(meta.as_ref(), &mut hasher);
     if target.subtree && meta.as_ref().is_some_and(Metadata::is_dir) {
-        let _ = walk_listed(root, &target.loc.rel, &mut |entry| {
+        let _ = walk_listed(root, target.loc.rel(), &mut |entry| {
             entry.rel.hash(&mut hasher);
             hash_meta(entry.metadata().ok().as_ref(), &mut hasher);
             Flow::Continue

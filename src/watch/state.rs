@@ -264,7 +264,7 @@ impl State {
                 // transient errors (a directory gone before its watch was added); only the
                 // first leaves part of a root unwatched.
                 match (idx, &err.kind) {
-                    (Some(loc), notify::ErrorKind::MaxFilesWatch) => self.degrade(loc.root, &err),
+                    (Some(loc), notify::ErrorKind::MaxFilesWatch) => self.degrade(loc.root(), &err),
                     (None, notify::ErrorKind::MaxFilesWatch) => {
                         for idx in 0..self.polled.len() {
                             self.degrade(idx, &err);
@@ -318,16 +318,16 @@ impl State {
                 }
             }
             let Some(loc) = self.sandbox.locate_host_path(&path) else { continue };
-            let root = &self.sandbox.roots()[loc.root];
+            let root = &self.sandbox.roots()[loc.root()];
             let is_dir = flags & DIR != 0
-                || self.index.is_dir(loc.root, &loc.rel)
-                || (flags & STRUCTURAL != 0 && Index::stat_is_dir(root, &loc.rel));
-            let listed = self.visibility.is_listed(root, loc.root, &loc.rel, is_dir);
-            if let Some(dir) = rules_dir(&loc.rel, listed) {
-                rules.push(Loc { root: loc.root, rel: dir });
+                || self.index.is_dir(loc.root(), loc.rel())
+                || (flags & STRUCTURAL != 0 && Index::stat_is_dir(root, loc.rel()));
+            let listed = self.visibility.is_listed(root, loc.root(), loc.rel(), is_dir);
+            if let Some(dir) = rules_dir(loc.rel(), listed).and_then(|dir| loc.ancestor(dir)) {
+                rules.push(dir);
             }
             let is_structural = flags & STRUCTURAL != 0;
-            if is_structural && listed && !self.polled[loc.root] {
+            if is_structural && listed && !self.polled[loc.root()] {
                 structural.push(loc.clone());
             }
             // Unlisted paths (.git/, build output) matter only to a subscription that names
@@ -337,7 +337,7 @@ impl State {
             }
         }
         batch.changed.sort_by(|a, b| {
-            a.loc.root.cmp(&b.loc.root).then_with(|| a.loc.rel.cmp_components(&b.loc.rel))
+            a.loc.root().cmp(&b.loc.root()).then_with(|| a.loc.rel().cmp_components(b.loc.rel()))
         });
         let in_scope = |sandbox: &Sandbox, loc: &Loc| sandbox.in_scope(loc);
         if pending.rescan {
@@ -351,19 +351,19 @@ impl State {
         if !rules.is_empty() {
             self.visibility.clear();
         }
-        for dir in rules.iter().filter(|d| !self.polled[d.root]) {
-            let root = &self.sandbox.roots()[dir.root];
-            if self.index.refresh(root, dir.root, &dir.rel) && in_scope(&self.sandbox, dir) {
+        for dir in rules.iter().filter(|d| !self.polled[d.root()]) {
+            let root = &self.sandbox.roots()[dir.root()];
+            if self.index.refresh(root, dir.root(), dir.rel()) && in_scope(&self.sandbox, dir) {
                 batch.list_changed = true;
             }
         }
         // Parents first, so a new directory's walk accounts for its children once.
-        structural.sort_by_key(|loc| loc.rel.depth());
+        structural.sort_by_key(|loc| loc.rel().depth());
         for loc in structural {
-            let root = &self.sandbox.roots()[loc.root];
+            let root = &self.sandbox.roots()[loc.root()];
             // A change outside the client's roots is not the client's list (and must not tell
             // it when things happen there).
-            if self.index.apply(root, loc.root, &loc.rel) && in_scope(&self.sandbox, &loc) {
+            if self.index.apply(root, loc.root(), loc.rel()) && in_scope(&self.sandbox, &loc) {
                 batch.list_changed = true;
             }
         }
@@ -403,7 +403,7 @@ mod tests {
     use crate::watch::Watcher;
 
     fn loc(path: &str) -> Loc {
-        Loc { root: 0, rel: RelPath::parse(path).unwrap() }
+        Loc::for_test(0, RelPath::parse(path).unwrap())
     }
 
     #[test]

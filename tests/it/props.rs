@@ -99,7 +99,7 @@ proptest! {
         let input = if absolute { format!("{}/{}", fx.root.display(), path) } else { path.clone() };
         if let Ok((loc, resolved)) = fx.sandbox.locate_resolved(&input, true) {
             // The part that exists contains no symlink, and lies under the root.
-            let existing: Vec<&str> = loc.rel.components().take(resolved.existing).collect();
+            let existing: Vec<&str> = loc.rel().components().take(resolved.existing).collect();
             let host = fx.root.join(existing.join("/"));
             let canonical = host.canonicalize().unwrap();
             prop_assert_eq!(&canonical, &host, "{} resolved through a symlink", input);

@@ -11,68 +11,68 @@ use crate::db::value::Rows;
 
 /// A table or view.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableEntry {
+pub(crate) struct TableEntry {
     /// Its name.
-    pub name: String,
+    pub(crate) name: String,
     /// "table" or "view".
-    pub kind: String,
+    pub(crate) kind: String,
 }
 
 /// One column of a table.
 #[derive(Debug, Clone)]
-pub struct ColumnInfo {
-    pub name: String,
-    pub declared_type: String,
-    pub not_null: bool,
-    pub default: Option<String>,
+pub(crate) struct ColumnInfo {
+    pub(crate) name: String,
+    pub(crate) declared_type: String,
+    pub(crate) not_null: bool,
+    pub(crate) default: Option<String>,
     /// Position in the primary key (1-based), 0 if not part of it.
-    pub primary_key: u32,
-    pub hidden: bool,
+    pub(crate) primary_key: u32,
+    pub(crate) hidden: bool,
 }
 
 /// One index of a table.
 #[derive(Debug, Clone)]
-pub struct IndexInfo {
-    pub name: String,
-    pub unique: bool,
-    pub columns: Vec<String>,
+pub(crate) struct IndexInfo {
+    pub(crate) name: String,
+    pub(crate) unique: bool,
+    pub(crate) columns: Vec<String>,
 }
 
 /// One foreign key column mapping of a table.
 #[derive(Debug, Clone)]
-pub struct ForeignKeyInfo {
-    pub from: String,
-    pub table: String,
-    pub to: Option<String>,
-    pub on_update: String,
-    pub on_delete: String,
+pub(crate) struct ForeignKeyInfo {
+    pub(crate) from: String,
+    pub(crate) table: String,
+    pub(crate) to: Option<String>,
+    pub(crate) on_update: String,
+    pub(crate) on_delete: String,
 }
 
 /// Everything `describe_table` and the table resource show.
 #[derive(Debug, Clone)]
-pub struct TableDescription {
-    pub name: String,
-    pub kind: String,
-    pub sql: Option<String>,
-    pub columns: Vec<ColumnInfo>,
-    pub indexes: Vec<IndexInfo>,
-    pub foreign_keys: Vec<ForeignKeyInfo>,
+pub(crate) struct TableDescription {
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) sql: Option<String>,
+    pub(crate) columns: Vec<ColumnInfo>,
+    pub(crate) indexes: Vec<IndexInfo>,
+    pub(crate) foreign_keys: Vec<ForeignKeyInfo>,
     /// Row count (tables only; `None` for views).
-    pub row_count: Option<u64>,
+    pub(crate) row_count: Option<u64>,
 }
 
 /// The whole schema: every object's DDL, and per table a column and row count.
 #[derive(Debug, Clone)]
-pub struct Schema {
+pub(crate) struct Schema {
     /// `(type, name, sql)` of every object, tables first.
-    pub objects: Vec<(String, String, Option<String>)>,
+    pub(crate) objects: Vec<(String, String, Option<String>)>,
     /// `(table, columns, rows)` for every table.
-    pub tables: Vec<(String, usize, u64)>,
+    pub(crate) tables: Vec<(String, usize, u64)>,
 }
 
 impl Session {
     /// Tables and views, by name (internal `sqlite_` tables left out).
-    pub fn tables(&mut self, cancel: &Arc<AtomicBool>) -> Result<Vec<TableEntry>> {
+    pub(crate) fn tables(&mut self, cancel: &Arc<AtomicBool>) -> Result<Vec<TableEntry>> {
         self.call(cancel, None, |session| {
             session.query_rows(
                 "SELECT name, type FROM sqlite_schema WHERE type IN ('table', 'view') \
@@ -85,12 +85,21 @@ impl Session {
 
     /// Columns, indexes, foreign keys and row count of a table or view. The name is bound, never
     /// spliced, and must name an existing table or view (case-insensitively).
-    pub fn describe(&mut self, table: &str, cancel: &Arc<AtomicBool>) -> Result<TableDescription> {
+    pub(crate) fn describe(
+        &mut self,
+        table: &str,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<TableDescription> {
         self.call(cancel, None, |session| session.describe_inner(table))
     }
 
     /// Up to `limit` rows of a table (for the table resource).
-    pub fn sample(&mut self, table: &str, limit: usize, cancel: &Arc<AtomicBool>) -> Result<Rows> {
+    pub(crate) fn sample(
+        &mut self,
+        table: &str,
+        limit: usize,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<Rows> {
         self.call(cancel, None, |session| {
             let (name, _, _) = session.find_table(table)?;
             let mut stmt = session
@@ -104,7 +113,7 @@ impl Session {
     }
 
     /// Every object's DDL and a per-table summary.
-    pub fn schema(&mut self, cancel: &Arc<AtomicBool>) -> Result<Schema> {
+    pub(crate) fn schema(&mut self, cancel: &Arc<AtomicBool>) -> Result<Schema> {
         self.call(cancel, None, |session| {
             let objects: Vec<(String, String, Option<String>)> = session.query_rows(
                 "SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
@@ -130,12 +139,12 @@ impl Session {
     }
 
     /// The number of tables and views.
-    pub fn table_count(&mut self, cancel: &Arc<AtomicBool>) -> Result<usize> {
+    pub(crate) fn table_count(&mut self, cancel: &Arc<AtomicBool>) -> Result<usize> {
         self.tables(cancel).map(|t| t.len())
     }
 
     /// The database's size in bytes (pages times page size; a WAL file is not counted).
-    pub fn size_bytes(&mut self) -> Result<u64> {
+    pub(crate) fn size_bytes(&mut self) -> Result<u64> {
         self.conn
             .query_row(
                 "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
@@ -235,7 +244,7 @@ impl Session {
 
 /// Quotes an identifier for SQL: `"name"` with inner quotes doubled. Used only for names read
 /// back from `sqlite_schema`.
-pub fn quote_ident(name: &str) -> String {
+pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

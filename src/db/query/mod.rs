@@ -25,36 +25,34 @@ use crate::db::value::{Rows, Value};
 
 mod describe;
 
-pub use describe::{
-    ColumnInfo, ForeignKeyInfo, IndexInfo, Schema, TableDescription, TableEntry, quote_ident,
-};
+pub(crate) use describe::{Schema, TableDescription, TableEntry};
 
 /// How long one query may run.
-pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Rows per page of a query result.
-pub const DEFAULT_MAX_ROWS: usize = 500;
+pub(crate) const DEFAULT_MAX_ROWS: usize = 500;
 /// Bytes of one cell (text or BLOB) returned; longer ones are cut or summarised.
-pub const DEFAULT_MAX_CELL_BYTES: usize = 2000;
+pub(crate) const DEFAULT_MAX_CELL_BYTES: usize = 2000;
 /// Largest string or BLOB SQL may build (`SQLITE_LIMIT_LENGTH`), so `zeroblob(500000000)` fails.
-pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_VALUE_BYTES: usize = 64 * 1024 * 1024;
 /// Longest SQL text accepted (`SQLITE_LIMIT_SQL_LENGTH`).
-pub const MAX_SQL_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_SQL_BYTES: usize = 1024 * 1024;
 /// Virtual-machine steps between two checks of the deadline and the cancel flag.
 const PROGRESS_STEPS: i32 = 1000;
 
 /// The limits of database calls; each has a `DEFAULT_*` and a command-line flag.
 #[derive(Debug, Clone)]
-pub struct DbLimits {
+pub(crate) struct DbLimits {
     /// `--query-timeout`: how long one call may run.
-    pub query_timeout: Duration,
+    pub(crate) query_timeout: Duration,
     /// `--max-rows`: rows per page.
-    pub max_rows: usize,
+    pub(crate) max_rows: usize,
     /// `--max-result-bytes`: approximate JSON bytes per page.
-    pub max_result_bytes: usize,
+    pub(crate) max_result_bytes: usize,
     /// `--max-cell-bytes`: bytes of one cell.
-    pub max_cell_bytes: usize,
+    pub(crate) max_cell_bytes: usize,
     /// `--max-value-bytes`: largest string or BLOB SQL may build.
-    pub max_value_bytes: usize,
+    pub(crate) max_value_bytes: usize,
 }
 
 impl Default for DbLimits {
@@ -71,11 +69,11 @@ impl Default for DbLimits {
 
 /// The outcome of a write.
 #[derive(Debug, Clone)]
-pub struct WriteOutcome {
+pub(crate) struct WriteOutcome {
     /// Rows inserted, updated or deleted.
-    pub changes: u64,
+    pub(crate) changes: u64,
     /// The rows of a `RETURNING` clause, if the statement has one.
-    pub returned: Option<Rows>,
+    pub(crate) returned: Option<Rows>,
 }
 
 /// What the progress handler (and the bounded functions of `db::functions`) check: the running
@@ -98,7 +96,7 @@ struct AuthState {
 }
 
 /// An open database connection and its configuration.
-pub struct Session {
+pub(crate) struct Session {
     conn: Connection,
     name: String,
     path: PathBuf,
@@ -112,14 +110,19 @@ pub struct Session {
 
 /// The most memory SQLite may use in this process: room for a few values of the largest size
 /// allowed, and never less than 256 MiB.
-pub fn heap_limit(max_value_bytes: usize) -> u64 {
+pub(crate) fn heap_limit(max_value_bytes: usize) -> u64 {
     (max_value_bytes as u64).saturating_mul(4).max(256 << 20)
 }
 
 impl Session {
     /// Opens an existing SQLite database (never creating one), without following symlinks, and
     /// configures it. Fails if the file is missing, a directory, or not a SQLite database.
-    pub fn open(name: &str, path: &Path, writable: bool, limits: DbLimits) -> Result<Session> {
+    pub(crate) fn open(
+        name: &str,
+        path: &Path,
+        writable: bool,
+        limits: DbLimits,
+    ) -> Result<Session> {
         let file = crate::db::file_identity(path);
         let mode = if writable {
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -181,14 +184,9 @@ impl Session {
         })
     }
 
-    /// Whether write tools may change this database.
-    pub fn writable(&self) -> bool {
-        self.writable
-    }
-
     /// Runs one read-only statement and returns one page of its rows, starting at row `offset`.
     /// Refused: anything that writes, more than one statement, and what the read policy denies.
-    pub fn read(
+    pub(crate) fn read(
         &mut self,
         sql: &str,
         params: &[Value],
@@ -209,7 +207,7 @@ impl Session {
 
     /// Runs one write statement inside its own savepoint. `create_table_only` restricts it to
     /// `CREATE TABLE`. Returns the number of rows changed and any `RETURNING` rows.
-    pub fn write(
+    pub(crate) fn write(
         &mut self,
         sql: &str,
         params: &[Value],
@@ -276,7 +274,7 @@ impl Session {
 
     /// `EXPLAIN QUERY PLAN` of one statement, checked against the policy of the tool that would
     /// run it (read, or write on a writable database); nothing is executed.
-    pub fn explain(
+    pub(crate) fn explain(
         &mut self,
         sql: &str,
         params: &[Value],
@@ -289,12 +287,6 @@ impl Session {
             bind(&mut stmt, params)?;
             collect(&mut stmt, 0, &session.limits, false).map_err(|e| session.map_err(e))
         })
-    }
-
-    /// SQLite's `data_version`: changes whenever another connection commits (for change
-    /// detection).
-    pub fn data_version(&mut self) -> Result<i64> {
-        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.map_err(e))
     }
 
     /// Runs `work` as one call: deadline and cancel flag armed, the authorizer for `access`

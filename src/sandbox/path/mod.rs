@@ -83,7 +83,7 @@ impl RelPath {
     }
 
     /// The path for cap-std calls on the root's `Dir`: `.` for the root itself.
-    pub fn as_path(&self) -> &Path {
+    pub(crate) fn as_path(&self) -> &Path {
         if self.0.is_empty() { Path::new(".") } else { Path::new(&self.0) }
     }
 
@@ -93,7 +93,7 @@ impl RelPath {
     }
 
     /// The number of components (0 for the root).
-    pub fn depth(&self) -> usize {
+    pub(crate) fn depth(&self) -> usize {
         self.components().count()
     }
 
@@ -103,7 +103,7 @@ impl RelPath {
     }
 
     /// The parent directory, or `None` for the root.
-    pub fn parent(&self) -> Option<RelPath> {
+    pub(crate) fn parent(&self) -> Option<RelPath> {
         if self.0.is_empty() {
             return None;
         }
@@ -130,7 +130,7 @@ impl RelPath {
     }
 
     /// Whether `self` is `other` or lies beneath it.
-    pub fn starts_with(&self, other: &RelPath) -> bool {
+    pub(crate) fn starts_with(&self, other: &RelPath) -> bool {
         if other.is_root() {
             return true;
         }
@@ -139,7 +139,7 @@ impl RelPath {
     }
 
     /// The part of `self` below `base`, if `self` lies beneath `base`.
-    pub fn strip_prefix(&self, base: &RelPath) -> Option<RelPath> {
+    pub(crate) fn strip_prefix(&self, base: &RelPath) -> Option<RelPath> {
         if base.is_root() {
             return Some(self.clone());
         }
@@ -155,7 +155,7 @@ impl RelPath {
 
     /// Orders paths component by component (so `a/b` sorts before `a-c`, as a tree walk visits
     /// them). This is the order of resource listings and cursors.
-    pub fn cmp_components(&self, other: &RelPath) -> std::cmp::Ordering {
+    pub(crate) fn cmp_components(&self, other: &RelPath) -> std::cmp::Ordering {
         self.components().cmp(other.components())
     }
 }
@@ -230,7 +230,7 @@ fn parse_unix(text: &str) -> Result<PathInput, SyntaxError> {
 }
 
 /// Whether `name` can be one component of a `RelPath`.
-pub fn is_plain_component(name: &str) -> bool {
+pub(crate) fn is_plain_component(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
 }
 

@@ -44,11 +44,12 @@ use crate::sandbox::path::Syntax;
 pub const SYNTAX: Syntax = if cfg!(windows) { Syntax::Windows } else { Syntax::Unix };
 
 /// Whether this system's usual file systems ignore case in names (NTFS, APFS).
-pub const CASE_INSENSITIVE: bool = cfg!(any(windows, target_os = "macos", target_os = "ios"));
+pub(crate) const CASE_INSENSITIVE: bool =
+    cfg!(any(windows, target_os = "macos", target_os = "ios"));
 
 /// What kind of file system object an entry is. Listings show special kinds; reads refuse them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Kind {
+pub(crate) enum Kind {
     File,
     Dir,
     Symlink,
@@ -61,12 +62,12 @@ pub enum Kind {
 
 impl Kind {
     /// The kind of an entry from its (not followed) metadata or directory-entry type.
-    pub fn of(file_type: FileType) -> Kind {
+    pub(crate) fn of(file_type: FileType) -> Kind {
         kind_of(file_type)
     }
 
     /// A short lowercase name for messages and listings (`file`, `directory`, `FIFO`, ...).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::File => "file",
             Kind::Dir => "directory",
@@ -80,22 +81,22 @@ impl Kind {
     }
 
     /// Whether this kind is never opened (FIFOs, sockets, devices, unknown types).
-    pub fn is_special(self) -> bool {
+    pub(crate) fn is_special(self) -> bool {
         !matches!(self, Kind::File | Kind::Dir | Kind::Symlink)
     }
 }
 
 /// Which file an entry is: two entries with the same id are the same file (hard links included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileId {
+pub(crate) struct FileId {
     /// The device (Unix) or volume serial number (Windows).
-    pub device: u64,
+    pub(crate) device: u64,
     /// The inode (Unix) or file index (Windows).
-    pub index: u64,
+    pub(crate) index: u64,
 }
 
 /// The kind of an entry from its (not followed) file type.
-pub fn kind_of(file_type: FileType) -> Kind {
+pub(crate) fn kind_of(file_type: FileType) -> Kind {
     if file_type.is_file() {
         Kind::File
     } else if file_type.is_dir() {
@@ -109,62 +110,67 @@ pub fn kind_of(file_type: FileType) -> Kind {
 
 /// Which file `meta` describes, when the system says (metadata read from a directory listing on
 /// Windows may not carry it).
-pub fn file_id(meta: &Metadata) -> Option<FileId> {
+pub(crate) fn file_id(meta: &Metadata) -> Option<FileId> {
     native::file_id(meta)
 }
 
 /// A number that changes whenever the entry's status changes (Unix's ctime), or 0 where there is
 /// none; pollers hash it with the size and modification time.
-pub fn change_stamp(meta: &Metadata) -> u64 {
+pub(crate) fn change_stamp(meta: &Metadata) -> u64 {
     native::change_stamp(meta)
 }
 
 /// The permission bits shown by `get_file_info`: the Unix mode's low 12 bits; on Windows, `0o444`
 /// for a read-only entry and `0o666` otherwise.
-pub fn permission_bits(meta: &Metadata) -> u32 {
+pub(crate) fn permission_bits(meta: &Metadata) -> u32 {
     native::permission_bits(meta)
 }
 
 /// Renames `from` (in `from_dir`) to `to` (in `to_dir`), failing with `AlreadyExists` if `to`
 /// exists, whatever races with it where the system allows (see the module comment).
-pub fn rename_noreplace(from_dir: &Dir, from: &str, to_dir: &Dir, to: &str) -> io::Result<()> {
+pub(crate) fn rename_noreplace(
+    from_dir: &Dir,
+    from: &str,
+    to_dir: &Dir,
+    to: &str,
+) -> io::Result<()> {
     native::rename_noreplace(from_dir, from, to_dir, to)
 }
 
 /// Whether an error says source and destination are on different file systems.
-pub fn is_cross_device(err: &io::Error) -> bool {
+pub(crate) fn is_cross_device(err: &io::Error) -> bool {
     native::is_cross_device(err)
 }
 
 /// Whether an error says a path has too many levels of symbolic links.
-pub fn is_symlink_loop(err: &io::Error) -> bool {
+pub(crate) fn is_symlink_loop(err: &io::Error) -> bool {
     native::is_symlink_loop(err)
 }
 
 /// The size and modification time of a file outside every root, by its host path (a database
 /// and its journals, which SQLite itself opens by path), not following a final symlink; `None`
 /// if it cannot be read. The watcher polls databases with it.
-pub fn host_stamp(path: &std::path::Path) -> Option<(u64, Option<std::time::SystemTime>)> {
+pub(crate) fn host_stamp(path: &std::path::Path) -> Option<(u64, Option<std::time::SystemTime>)> {
     let meta = std::fs::symlink_metadata(path).ok()?;
     Some((meta.len(), meta.modified().ok()))
 }
 
 /// Whether an error says another program holds the file open in a way that forbids the change
 /// (Windows); such a change may succeed if retried a moment later.
-pub fn is_sharing_violation(err: &io::Error) -> bool {
+pub(crate) fn is_sharing_violation(err: &io::Error) -> bool {
     native::is_sharing_violation(err)
 }
 
 /// Whether the process with this id is alive: `Some(false)` only when it certainly is not (so a
 /// temporary file it left can be removed); `None` where the system cannot say cheaply.
-pub fn process_alive(pid: u32) -> Option<bool> {
+pub(crate) fn process_alive(pid: u32) -> Option<bool> {
     native::process_alive(pid)
 }
 
 /// Makes a rename or a new entry in `dir` durable: the directory itself is synced (Unix). On
 /// Windows the file system journals directory changes itself, and a directory handle cannot be
 /// flushed, so this does nothing there.
-pub fn sync_dir(dir: &Dir) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Dir) -> io::Result<()> {
     native::sync_dir(dir)
 }
 
@@ -172,18 +178,18 @@ pub fn sync_dir(dir: &Dir) -> io::Result<()> {
 /// the file system's root, found through the handle itself (`..` from its descriptor), never
 /// through a path. `None` where the system cannot say (Windows): callers then rely on opening
 /// paths one component at a time without following links.
-pub fn ancestry(dir: &Dir, limit: usize) -> Option<Vec<FileId>> {
+pub(crate) fn ancestry(dir: &Dir, limit: usize) -> Option<Vec<FileId>> {
     native::ancestry(dir, limit)
 }
 
 /// Whether two names (path components) name the same entry on this system's usual file systems.
-pub fn names_match(a: &str, b: &str) -> bool {
+pub(crate) fn names_match(a: &str, b: &str) -> bool {
     names_match_with(CASE_INSENSITIVE, a, b)
 }
 
 /// `names_match` with the case rule given, so both rules are tested on every system. Case is
 /// folded with Unicode's simple lowercase mapping (what NTFS and APFS approximate).
-pub fn names_match_with(case_insensitive: bool, a: &str, b: &str) -> bool {
+pub(crate) fn names_match_with(case_insensitive: bool, a: &str, b: &str) -> bool {
     if !case_insensitive || a == b {
         return a == b;
     }
@@ -192,7 +198,7 @@ pub fn names_match_with(case_insensitive: bool, a: &str, b: &str) -> bool {
 
 /// Whether the component list `path` is `prefix` or lies below it, names compared as this system
 /// compares them.
-pub fn components_start_with(path: &[String], prefix: &[String]) -> bool {
+pub(crate) fn components_start_with(path: &[String], prefix: &[String]) -> bool {
     path.len() >= prefix.len() && path.iter().zip(prefix).all(|(a, b)| names_match(a, b))
 }
 
@@ -220,7 +226,7 @@ pub fn simplified(path: std::path::PathBuf) -> std::path::PathBuf {
 /// The leading component for a Windows path prefix, in the form client paths are parsed into
 /// (`sandbox::path`): `C:` (drive letter upper-cased), `\\server\share`, `\\?\C:`,
 /// `\\?\UNC\server\share`. `None` for device namespaces (`\\.\`), which never name a root.
-pub fn prefix_token(prefix: PrefixComponent<'_>) -> Option<String> {
+pub(crate) fn prefix_token(prefix: PrefixComponent<'_>) -> Option<String> {
     use std::path::Prefix;
     let text = |s: &std::ffi::OsStr| s.to_str().map(str::to_owned);
     Some(match prefix.kind() {

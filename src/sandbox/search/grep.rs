@@ -18,65 +18,65 @@ use crate::sandbox::walk::{Flow, Progress, WalkOptions, WalkStats, walk};
 
 /// Options for `grep`.
 #[derive(Debug, Default, Clone)]
-pub struct GrepOptions {
+pub(crate) struct GrepOptions {
     /// Regular expression (Rust `regex` syntax), or a literal with `fixed_strings`.
-    pub pattern: String,
+    pub(crate) pattern: String,
     /// Treat `pattern` as a literal string.
-    pub fixed_strings: bool,
+    pub(crate) fixed_strings: bool,
     /// Only files whose name or path matches this glob.
-    pub glob: Option<String>,
+    pub(crate) glob: Option<String>,
     /// Match case-insensitively.
-    pub case_insensitive: bool,
+    pub(crate) case_insensitive: bool,
     /// Lines of context before and after each match.
-    pub context: usize,
+    pub(crate) context: usize,
     /// Also search files that ignore files exclude, and `.git`.
-    pub include_ignored: bool,
+    pub(crate) include_ignored: bool,
     /// At most this many matching lines (capped by `max_entries`).
-    pub max_results: Option<usize>,
+    pub(crate) max_results: Option<usize>,
 }
 
 /// One line of grep output.
 #[derive(Debug, Clone)]
-pub struct GrepLine {
+pub(crate) struct GrepLine {
     /// Client-visible path of the file.
-    pub path: String,
+    pub(crate) path: String,
     /// 1-based line number.
-    pub line: u64,
+    pub(crate) line: u64,
     /// The line's text (cut at `max_line_bytes`, without its line ending).
-    pub text: String,
+    pub(crate) text: String,
     /// Whether this is a matching line (else context).
-    pub is_match: bool,
+    pub(crate) is_match: bool,
     /// Whether a gap separates this line from the previous one in the same file.
-    pub after_gap: bool,
+    pub(crate) after_gap: bool,
 }
 
 /// The result of `grep`.
 #[derive(Debug)]
-pub struct GrepOut {
+pub(crate) struct GrepOut {
     /// The directory (or file) searched.
-    pub path: String,
+    pub(crate) path: String,
     /// Matching and context lines, grouped by file in walk order.
-    pub lines: Vec<GrepLine>,
+    pub(crate) lines: Vec<GrepLine>,
     /// Number of matching lines.
-    pub matches: usize,
+    pub(crate) matches: usize,
     /// Number of files with at least one match.
-    pub files_matched: usize,
+    pub(crate) files_matched: usize,
     /// Number of files searched.
-    pub files_searched: usize,
+    pub(crate) files_searched: usize,
     /// Files left unsearched from a line longer than `--max-read-bytes` on (searching one
     /// needs the whole line in memory).
-    pub long_line_files: usize,
+    pub(crate) long_line_files: usize,
     /// Whether the search stopped at a limit.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// What the walk could not read.
-    pub stats: WalkStats,
+    pub(crate) stats: WalkStats,
 }
 
 impl Sandbox {
     /// Searches file contents for a regular expression, like `rg`: line numbers, optional context,
     /// binary files skipped, ignore files honoured unless asked not to. `input` may name a single
     /// file. Stops at `max_entries` matching lines or `max_result_bytes` of output.
-    pub fn grep(&self, input: &str, options: &GrepOptions) -> Result<GrepOut> {
+    pub(crate) fn grep(&self, input: &str, options: &GrepOptions) -> Result<GrepOut> {
         if options.pattern.is_empty() {
             return Err(Error::InvalidArgument("pattern is empty".to_owned()));
         }

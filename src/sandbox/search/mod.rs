@@ -11,28 +11,29 @@ use cap_std::fs::Metadata;
 
 use crate::sandbox::error::{Error, Result};
 use crate::sandbox::filter::Globs;
+use crate::sandbox::path::RelPath;
 use crate::sandbox::root::{Kind, Mode};
 use crate::sandbox::walk::{Flow, WalkOptions, WalkStats, walk};
 use crate::sandbox::{Loc, Sandbox};
 
 mod grep;
 
-pub use grep::{GrepLine, GrepOptions, GrepOut};
+pub(crate) use grep::{GrepOptions, GrepOut};
 
 /// One entry of a directory listing.
 #[derive(Debug, Clone)]
-pub struct ListEntry {
+pub(crate) struct ListEntry {
     /// The entry's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Its kind (symlinks are not followed).
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Size in bytes (files only), when sizes were asked for.
-    pub size: Option<u64>,
+    pub(crate) size: Option<u64>,
 }
 
 /// Sort order for `list_directory`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortBy {
+pub(crate) enum SortBy {
     /// By name, bytewise.
     Name,
     /// Largest first, then by name.
@@ -41,105 +42,99 @@ pub enum SortBy {
 
 /// A directory listing.
 #[derive(Debug)]
-pub struct Listing {
-    /// The directory listed.
-    pub loc: Loc,
+pub(crate) struct Listing {
     /// Client-visible path.
-    pub path: String,
+    pub(crate) path: String,
     /// Entries, sorted; at most `max_entries`.
-    pub entries: Vec<ListEntry>,
+    pub(crate) entries: Vec<ListEntry>,
     /// How many entries the directory has.
-    pub total: usize,
+    pub(crate) total: usize,
     /// Whether `entries` is shorter than `total`.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 /// Options for `directory_tree`.
 #[derive(Debug, Default, Clone)]
-pub struct TreeOptions {
+pub(crate) struct TreeOptions {
     /// Globs to leave out (see `Globs`).
-    pub exclude: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     /// Deepest level to show (1 = the directory's own entries).
-    pub max_depth: Option<usize>,
+    pub(crate) max_depth: Option<usize>,
     /// Also show entries that ignore files exclude, and `.git`.
-    pub include_ignored: bool,
+    pub(crate) include_ignored: bool,
 }
 
 /// One node of a tree, in walk (pre-)order.
 #[derive(Debug, Clone)]
-pub struct TreeEntry {
+pub(crate) struct TreeEntry {
     /// Path relative to the tree's directory.
-    pub rel: String,
+    pub(crate) rel: String,
     /// The entry's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Its kind.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// 1 for the directory's own entries.
-    pub depth: usize,
+    pub(crate) depth: usize,
 }
 
 /// A directory tree, or the matches of a search.
 #[derive(Debug)]
-pub struct TreeOut {
-    /// The directory walked.
-    pub loc: Loc,
+pub(crate) struct TreeOut {
     /// Client-visible path.
-    pub path: String,
+    pub(crate) path: String,
     /// Entries in walk order.
-    pub entries: Vec<TreeEntry>,
+    pub(crate) entries: Vec<TreeEntry>,
     /// Whether entries were left out because of the limits.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// What the walk could not read.
-    pub stats: WalkStats,
+    pub(crate) stats: WalkStats,
 }
 
 /// Options for `search_files`.
 #[derive(Debug, Default, Clone)]
-pub struct SearchOptions {
+pub(crate) struct SearchOptions {
     /// The glob to find (see `Globs`).
-    pub pattern: String,
+    pub(crate) pattern: String,
     /// Globs to leave out.
-    pub exclude: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     /// Also search entries that ignore files exclude, and `.git`.
-    pub include_ignored: bool,
+    pub(crate) include_ignored: bool,
     /// At most this many results (capped by `max_entries`).
-    pub max_results: Option<usize>,
+    pub(crate) max_results: Option<usize>,
 }
 
 /// Information about one file or directory.
 #[derive(Debug)]
-pub struct FileInfo {
-    /// The entry (after following symlinks inside the root).
-    pub loc: Loc,
+pub(crate) struct FileInfo {
     /// Client-visible path.
-    pub path: String,
+    pub(crate) path: String,
     /// Its kind.
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Last modification.
-    pub modified: Option<SystemTime>,
+    pub(crate) modified: Option<SystemTime>,
     /// Last access.
-    pub accessed: Option<SystemTime>,
+    pub(crate) accessed: Option<SystemTime>,
     /// Creation, where the file system records it.
-    pub created: Option<SystemTime>,
+    pub(crate) created: Option<SystemTime>,
     /// Unix permission bits.
-    pub permissions: u32,
+    pub(crate) permissions: u32,
     /// Whether the path given was a symlink (inside the root) that was followed.
-    pub via_symlink: bool,
+    pub(crate) via_symlink: bool,
     /// Whether write tools may change it.
-    pub writable: bool,
+    pub(crate) writable: bool,
 }
 
 /// One file for `resources/list`.
 #[derive(Debug, Clone)]
-pub struct FileItem {
+pub(crate) struct FileItem {
     /// Where it is.
-    pub loc: Loc,
+    pub(crate) loc: Loc,
     /// Size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Last modification.
-    pub modified: Option<SystemTime>,
+    pub(crate) modified: Option<SystemTime>,
 }
 
 impl Sandbox {
@@ -147,7 +142,7 @@ impl Sandbox {
     /// name or size, at most `max_entries`. Memory stays bounded for huge directories.
     ///
     /// Errors: locate/resolve errors, `NotFound`, `NotADirectory`.
-    pub fn list_directory(&self, input: &str, sizes: bool, sort: SortBy) -> Result<Listing> {
+    pub(crate) fn list_directory(&self, input: &str, sizes: bool, sort: SortBy) -> Result<Listing> {
         let (loc, path) = self.existing_dir(input)?;
         let max = self.limits.max_entries;
         let dir = self
@@ -179,12 +174,12 @@ impl Sandbox {
         }
         sort_entries(&mut entries, sort);
         entries.truncate(max);
-        Ok(Listing { truncated: entries.len() < total, loc, path, entries, total })
+        Ok(Listing { truncated: entries.len() < total, path, entries, total })
     }
 
     /// Walks a directory recursively for `directory_tree`, honouring ignore files unless asked not
     /// to, at most `max_entries` entries and `max_result_bytes` of names.
-    pub fn directory_tree(&self, input: &str, options: &TreeOptions) -> Result<TreeOut> {
+    pub(crate) fn directory_tree(&self, input: &str, options: &TreeOptions) -> Result<TreeOut> {
         let (loc, path) = self.existing_dir(input)?;
         let exclude = Globs::new(&options.exclude, "excludePatterns")?;
         let walk_options = WalkOptions {
@@ -209,12 +204,12 @@ impl Sandbox {
             Flow::Continue
         })
         .map_err(|e| Error::io("walking", &path, e))?;
-        Ok(TreeOut { loc, path, entries, truncated: budget.exhausted, stats })
+        Ok(TreeOut { path, entries, truncated: budget.exhausted, stats })
     }
 
     /// Finds files and directories under a directory whose name (pattern without `/`) or relative
     /// path (pattern with `/`) matches a glob.
-    pub fn search_files(&self, input: &str, options: &SearchOptions) -> Result<TreeOut> {
+    pub(crate) fn search_files(&self, input: &str, options: &SearchOptions) -> Result<TreeOut> {
         let (loc, path) = self.existing_dir(input)?;
         let Some(pattern) = Globs::new(std::slice::from_ref(&options.pattern), "pattern")? else {
             return Err(Error::InvalidArgument(
@@ -248,12 +243,12 @@ impl Sandbox {
             Flow::Continue
         })
         .map_err(|e| Error::io("walking", &path, e))?;
-        Ok(TreeOut { loc, path, entries, truncated: budget.exhausted, stats })
+        Ok(TreeOut { path, entries, truncated: budget.exhausted, stats })
     }
 
     /// Size, times, kind and permissions of a file or directory (following symlinks inside the
     /// root, and saying so).
-    pub fn file_info(&self, input: &str) -> Result<FileInfo> {
+    pub(crate) fn file_info(&self, input: &str) -> Result<FileInfo> {
         let (_, unfollowed) = self.locate_resolved(input, false)?;
         let via_symlink = unfollowed.meta.as_ref().is_some_and(|m| m.file_type().is_symlink());
         let (loc, resolved) = self.locate_resolved(input, true)?;
@@ -268,26 +263,28 @@ impl Sandbox {
             permissions: crate::sandbox::platform::permission_bits(&meta),
             via_symlink,
             writable: self.root(&loc).mode() == Mode::Writable,
-            loc,
             path,
         })
     }
 
     /// One page of every regular file under the allowed directories, in a stable order (roots in
     /// command-line order, then walk order), ignore files honoured. Starts after `after` (the last
-    /// item of the previous page). Returns the page and whether more files follow.
-    pub fn list_files_page(
+    /// item of the previous page: a root's index and a path below it, as a cursor carries them).
+    /// Returns the page and whether more files follow.
+    pub(crate) fn list_files_page(
         &self,
-        after: Option<&Loc>,
+        after: Option<(usize, &RelPath)>,
         page_size: usize,
     ) -> Result<(Vec<FileItem>, bool)> {
         let mut items = Vec::new();
         let mut more = false;
         for scope in self.scope_starts() {
             let resume = match after {
-                Some(a) if a.root > scope.root => continue,
-                Some(a) if a.root == scope.root && a.rel.starts_with(&scope.rel) => Some(&a.rel),
-                Some(a) if a.root == scope.root && a.rel.cmp_components(&scope.rel).is_gt() => {
+                Some((root, _)) if root > scope.root => continue,
+                Some((root, rel)) if root == scope.root && rel.starts_with(&scope.rel) => Some(rel),
+                Some((root, rel))
+                    if root == scope.root && rel.cmp_components(&scope.rel).is_gt() =>
+                {
                     continue;
                 }
                 _ => None,

@@ -26,51 +26,45 @@ use atomic::{Replace, atomic_write, copy_file_into, rename_noreplace, retry_whil
 
 /// The outcome of `write_file`.
 #[derive(Debug)]
-pub struct WriteOut {
-    /// Where the content went (after following symlinks inside the root).
-    pub loc: Loc,
+pub(crate) struct WriteOut {
     /// Client-visible path.
-    pub path: String,
+    pub(crate) path: String,
     /// Whether the file is new.
-    pub created: bool,
+    pub(crate) created: bool,
     /// Bytes written.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// The outcome of `edit_file`.
 #[derive(Debug)]
-pub struct EditOut {
-    /// The edited file.
-    pub loc: Loc,
+pub(crate) struct EditOut {
     /// Client-visible path.
-    pub path: String,
+    pub(crate) path: String,
     /// Unified diff of the change (empty when nothing changed).
-    pub diff: String,
+    pub(crate) diff: String,
     /// How many replacements the edits made.
-    pub replacements: usize,
+    pub(crate) replacements: usize,
     /// Whether the file was (or, in a dry run, would be) changed.
-    pub changed: bool,
+    pub(crate) changed: bool,
     /// Whether this was a dry run (nothing written).
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// The outcome of a move, copy, delete or directory creation.
 #[derive(Debug)]
-pub struct ChangeOut {
-    /// The location changed (destination for move and copy).
-    pub loc: Loc,
+pub(crate) struct ChangeOut {
     /// Client-visible path of `loc`.
-    pub path: String,
+    pub(crate) path: String,
     /// Client-visible source path (move and copy).
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// What kind of entry it is (or was).
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// False when the operation found nothing to do (directory already existed).
-    pub changed: bool,
+    pub(crate) changed: bool,
     /// Files copied, for a directory copy.
-    pub files: u64,
+    pub(crate) files: u64,
     /// Entries not copied (symlinks, special files), for a directory copy.
-    pub skipped: u64,
+    pub(crate) skipped: u64,
 }
 
 impl Sandbox {
@@ -79,7 +73,7 @@ impl Sandbox {
     /// its target.
     ///
     /// Errors: locate/resolve errors, `ReadOnly`, `IsADirectory`, `SpecialFile`, `Io`.
-    pub fn write_file(&self, input: &str, content: &[u8]) -> Result<WriteOut> {
+    pub(crate) fn write_file(&self, input: &str, content: &[u8]) -> Result<WriteOut> {
         let (loc, resolved) = self.locate_resolved(input, true)?;
         self.check_mutable(&loc)?;
         let path = self.display(&loc);
@@ -90,7 +84,7 @@ impl Sandbox {
         let (parent, name) = self.open_parent(&loc, &resolved, true)?;
         atomic_write(&parent, name, content, previous.clone(), Replace::Allow)
             .map_err(|e| e.at("writing", &path))?;
-        Ok(WriteOut { loc, path, created: previous.is_none(), bytes: content.len() as u64 })
+        Ok(WriteOut { path, created: previous.is_none(), bytes: content.len() as u64 })
     }
 
     /// Applies `edits` to a text file and returns the diff; writes only when `dry_run` is false
@@ -99,7 +93,12 @@ impl Sandbox {
     ///
     /// Errors: as `write_file` (`ReadOnly` only when not a dry run), plus `TooLarge` over
     /// `max_edit_bytes`, `NotText`, and `Edit` naming the first edit that does not apply.
-    pub fn edit_file(&self, input: &str, edits: &[EditOp], dry_run: bool) -> Result<EditOut> {
+    pub(crate) fn edit_file(
+        &self,
+        input: &str,
+        edits: &[EditOp],
+        dry_run: bool,
+    ) -> Result<EditOut> {
         let (loc, mut file, meta) = self.open_for_read(input)?;
         if !dry_run {
             self.check_mutable(&loc)?;
@@ -154,13 +153,13 @@ impl Sandbox {
             )
             .map_err(|e| e.at("writing", &path))?;
         }
-        Ok(EditOut { loc, path, diff, replacements, changed, dry_run })
+        Ok(EditOut { path, diff, replacements, changed, dry_run })
     }
 
     /// Creates a directory and any missing parents. Succeeds without change if it already exists.
     ///
     /// Errors: locate/resolve errors, `ReadOnly`, `AlreadyExists` when a file is in the way.
-    pub fn create_directory(&self, input: &str) -> Result<ChangeOut> {
+    pub(crate) fn create_directory(&self, input: &str) -> Result<ChangeOut> {
         let (loc, resolved) = self.locate_resolved(input, true)?;
         self.check_mutable(&loc)?;
         let path = self.display(&loc);
@@ -180,14 +179,14 @@ impl Sandbox {
                 true
             }
         };
-        Ok(ChangeOut { loc, path, from: None, kind: Kind::Dir, changed, files: 0, skipped: 0 })
+        Ok(ChangeOut { path, from: None, kind: Kind::Dir, changed, files: 0, skipped: 0 })
     }
 
     /// Moves or renames a file or directory; never replaces an existing destination. A symlink is
     /// moved itself, not its target. Across file systems, a file is copied and then removed.
     ///
     /// Errors: locate/resolve errors for both paths, `ReadOnly`, `NotFound`, `AlreadyExists`.
-    pub fn move_entry(&self, source: &str, destination: &str) -> Result<ChangeOut> {
+    pub(crate) fn move_entry(&self, source: &str, destination: &str) -> Result<ChangeOut> {
         let (from, from_meta) = self.existing_source(source)?;
         self.check_subtree_mutable(&from)?;
         let (to, to_resolved) = self.new_destination(destination)?;
@@ -225,7 +224,6 @@ impl Sandbox {
             }
         }
         Ok(ChangeOut {
-            loc: to,
             path: to_path,
             from: Some(from_path),
             kind,
@@ -241,7 +239,7 @@ impl Sandbox {
     ///
     /// Errors: locate/resolve errors, `ReadOnly` for the destination, `NotFound`, `AlreadyExists`,
     /// `SpecialFile`.
-    pub fn copy_entry(
+    pub(crate) fn copy_entry(
         &self,
         source: &str,
         destination: &str,
@@ -279,7 +277,6 @@ impl Sandbox {
                 .map_err(|e| e.at("copying to", &to_path))?;
             let _ = bytes;
             return Ok(ChangeOut {
-                loc: to,
                 path: to_path,
                 from: Some(from_path),
                 kind,
@@ -294,22 +291,14 @@ impl Sandbox {
             )));
         }
         let (files, skipped) = self.copy_tree(&from, &to)?;
-        Ok(ChangeOut {
-            loc: to,
-            path: to_path,
-            from: Some(from_path),
-            kind,
-            changed: true,
-            files,
-            skipped,
-        })
+        Ok(ChangeOut { path: to_path, from: Some(from_path), kind, changed: true, files, skipped })
     }
 
     /// Deletes a file, symlink (not its target) or special file; a directory only when empty or
     /// with `recursive`. A root itself cannot be deleted.
     ///
     /// Errors: locate/resolve errors, `ReadOnly`, `NotFound`, `DirectoryNotEmpty`.
-    pub fn delete(&self, input: &str, recursive: bool) -> Result<ChangeOut> {
+    pub(crate) fn delete(&self, input: &str, recursive: bool) -> Result<ChangeOut> {
         let (loc, meta) = self.existing_source(input)?;
         self.check_subtree_mutable(&loc)?;
         let path = self.display(&loc);
@@ -329,7 +318,7 @@ impl Sandbox {
             _ => parent.remove_file_or_symlink(name),
         })
         .map_err(|e| Error::io("deleting", &path, e))?;
-        Ok(ChangeOut { loc, path, from: None, kind, changed: true, files: 0, skipped: 0 })
+        Ok(ChangeOut { path, from: None, kind, changed: true, files: 0, skipped: 0 })
     }
 
     /// An existing entry to move or delete: resolved with the last component not followed.

@@ -7,194 +7,194 @@ use serde::Serialize;
 /// Output of `write_file`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct WriteFileOutput {
+pub(crate) struct WriteFileOutput {
     /// The file written.
-    pub path: String,
+    pub(crate) path: String,
     /// Whether it was created (else replaced).
-    pub created: bool,
+    pub(crate) created: bool,
     /// Bytes written.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// Output of `edit_file`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct EditFileOutput {
+pub(crate) struct EditFileOutput {
     /// The file edited.
-    pub path: String,
+    pub(crate) path: String,
     /// Unified diff of the change.
-    pub diff: String,
+    pub(crate) diff: String,
     /// Number of replacements made.
-    pub replacements: usize,
+    pub(crate) replacements: usize,
     /// Whether the content changed.
-    pub changed: bool,
+    pub(crate) changed: bool,
     /// Whether this was a dry run (nothing written).
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
 }
 
 /// Output of `create_directory`, `move_file`, `copy_file` and `delete_file`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ChangeOutput {
+pub(crate) struct ChangeOutput {
     /// The path created, moved or copied to, or deleted.
-    pub path: String,
+    pub(crate) path: String,
     /// The source, for move and copy.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// "file", "directory", "symlink", ...
-    pub kind: String,
+    pub(crate) kind: String,
     /// False when nothing had to change (the directory already existed).
-    pub changed: bool,
+    pub(crate) changed: bool,
     /// Files copied, for a directory copy.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub files_copied: Option<u64>,
+    pub(crate) files_copied: Option<u64>,
     /// Entries not copied (symlinks and special files), for a directory copy.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<u64>,
+    pub(crate) skipped: Option<u64>,
 }
 
 /// One entry of a listing.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct EntryOutput {
+pub(crate) struct EntryOutput {
     /// The entry's name.
-    pub name: String,
+    pub(crate) name: String,
     /// "file", "directory", "symlink", "fifo", "socket", "char_device", "block_device" or "unknown".
-    pub kind: String,
+    pub(crate) kind: String,
     /// Size in bytes, for files when sizes were asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<u64>,
+    pub(crate) size: Option<u64>,
 }
 
 /// Output of `list_directory` and `list_directory_with_sizes`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ListDirectoryOutput {
+pub(crate) struct ListDirectoryOutput {
     /// The directory listed.
-    pub path: String,
+    pub(crate) path: String,
     /// Its entries, sorted.
-    pub entries: Vec<EntryOutput>,
+    pub(crate) entries: Vec<EntryOutput>,
     /// How many entries the directory has.
-    pub total: usize,
+    pub(crate) total: usize,
     /// Whether entries were left out because of the limit.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 /// One entry of a tree or search.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct TreeEntryOutput {
+pub(crate) struct TreeEntryOutput {
     /// Path relative to the directory walked.
-    pub path: String,
+    pub(crate) path: String,
     /// "file", "directory", "symlink", ...
-    pub kind: String,
+    pub(crate) kind: String,
     /// 1 for the directory's own entries.
-    pub depth: usize,
+    pub(crate) depth: usize,
 }
 
 /// Output of `directory_tree`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct DirectoryTreeOutput {
+pub(crate) struct DirectoryTreeOutput {
     /// The directory walked.
-    pub path: String,
+    pub(crate) path: String,
     /// Entries in depth-first order, each directory's entries sorted by name.
-    pub entries: Vec<TreeEntryOutput>,
+    pub(crate) entries: Vec<TreeEntryOutput>,
     /// Whether entries were left out because of the limits.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 /// Output of `search_files`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SearchFilesOutput {
+pub(crate) struct SearchFilesOutput {
     /// The directory searched.
-    pub path: String,
+    pub(crate) path: String,
     /// Absolute paths of the matches, in walk order.
-    pub matches: Vec<String>,
+    pub(crate) matches: Vec<String>,
     /// Whether matches were left out because of the limits.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 /// One line of `grep_files` output.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct GrepLineOutput {
+pub(crate) struct GrepLineOutput {
     /// The file.
-    pub path: String,
+    pub(crate) path: String,
     /// 1-based line number.
-    pub line: u64,
+    pub(crate) line: u64,
     /// The line's text.
-    pub text: String,
+    pub(crate) text: String,
     /// Whether the line matches (else it is context).
-    pub is_match: bool,
+    pub(crate) is_match: bool,
 }
 
 /// Output of `grep_files`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct GrepFilesOutput {
+pub(crate) struct GrepFilesOutput {
     /// The directory or file searched.
-    pub path: String,
+    pub(crate) path: String,
     /// Matching lines (and context lines), grouped by file.
-    pub lines: Vec<GrepLineOutput>,
+    pub(crate) lines: Vec<GrepLineOutput>,
     /// Number of matching lines.
-    pub matches: usize,
+    pub(crate) matches: usize,
     /// Number of files with a match.
-    pub files_matched: usize,
+    pub(crate) files_matched: usize,
     /// Number of files searched.
-    pub files_searched: usize,
+    pub(crate) files_searched: usize,
     /// Files not searched past a line longer than --max-read-bytes.
-    pub long_line_files: usize,
+    pub(crate) long_line_files: usize,
     /// Whether the search stopped at a limit (or at --tool-timeout).
-    pub truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 /// Output of `get_file_info`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct FileInfoOutput {
+pub(crate) struct FileInfoOutput {
     /// The entry described (symlinks inside a root are followed).
-    pub path: String,
+    pub(crate) path: String,
     /// "file", "directory", ...
-    pub kind: String,
+    pub(crate) kind: String,
     /// Size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Creation time (RFC 3339), where the file system records it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
+    pub(crate) created: Option<String>,
     /// Last modification (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub modified: Option<String>,
+    pub(crate) modified: Option<String>,
     /// Last access (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub accessed: Option<String>,
+    pub(crate) accessed: Option<String>,
     /// Whether it is a directory.
-    pub is_directory: bool,
+    pub(crate) is_directory: bool,
     /// Whether it is a regular file.
-    pub is_file: bool,
+    pub(crate) is_file: bool,
     /// Whether the path given is a symlink that was followed.
-    pub is_symlink: bool,
+    pub(crate) is_symlink: bool,
     /// Unix permission bits, in octal ("644").
-    pub permissions: String,
+    pub(crate) permissions: String,
     /// Whether the write tools may change it.
-    pub writable: bool,
+    pub(crate) writable: bool,
 }
 
 /// One allowed directory.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct AllowedDirectoryOutput {
+pub(crate) struct AllowedDirectoryOutput {
     /// Absolute path.
-    pub path: String,
+    pub(crate) path: String,
     /// Whether the write tools may change it.
-    pub writable: bool,
+    pub(crate) writable: bool,
 }
 
 /// Output of `list_allowed_directories`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct AllowedDirectoriesOutput {
+pub(crate) struct AllowedDirectoriesOutput {
     /// The directories, in order; relative paths resolve against the first.
-    pub directories: Vec<AllowedDirectoryOutput>,
+    pub(crate) directories: Vec<AllowedDirectoryOutput>,
 }

@@ -9,13 +9,14 @@ use crate::sandbox::AllowedDir;
 use crate::sandbox::read::{BytesOut, TextOut};
 use crate::sandbox::root::Kind;
 use crate::sandbox::search::{FileInfo, GrepOut, Listing, TreeOut};
+use crate::sandbox::walk::WalkStats;
 use crate::sandbox::write::{ChangeOut, EditOut, WriteOut};
 use crate::server::render::file_outputs::*;
 use crate::server::render::{human_size, plural, rfc3339, structured, truncation_note};
 use crate::server::uri::{file_uri, mime_for};
 
 /// The lowercase kind name used in structured output.
-pub fn kind_name(kind: Kind) -> &'static str {
+pub(crate) fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::File => "file",
         Kind::Dir => "directory",
@@ -28,7 +29,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
-pub fn kind_tag(kind: Kind) -> &'static str {
+pub(crate) fn kind_tag(kind: Kind) -> &'static str {
     match kind {
         Kind::File => "[FILE]",
         Kind::Dir => "[DIR]",
@@ -42,12 +43,12 @@ pub fn kind_tag(kind: Kind) -> &'static str {
 }
 
 /// A link block for a file the tool created or changed, so clients can open it as a resource.
-pub fn link(path: &str) -> ContentBlock {
+pub(crate) fn link(path: &str) -> ContentBlock {
     let name = path.rsplit(['/', std::path::MAIN_SEPARATOR]).next().unwrap_or(path);
     ContentBlock::resource_link(Resource::new(file_uri(path), name).with_mime_type(mime_for(name)))
 }
 
-pub fn render_text(out: TextOut) -> CallToolResult {
+pub(crate) fn render_text(out: TextOut) -> CallToolResult {
     let mut blocks = vec![ContentBlock::text(out.text)];
     if let Some(note) = out.note {
         blocks.push(ContentBlock::text(note));
@@ -55,7 +56,7 @@ pub fn render_text(out: TextOut) -> CallToolResult {
     CallToolResult::success(blocks)
 }
 
-pub fn render_media(path: &str, out: BytesOut) -> CallToolResult {
+pub(crate) fn render_media(path: &str, out: BytesOut) -> CallToolResult {
     let name = path.rsplit(['/', std::path::MAIN_SEPARATOR]).next().unwrap_or(path);
     let mime = mime_for(name);
     let data = BASE64.encode(&out.bytes);
@@ -69,14 +70,14 @@ pub fn render_media(path: &str, out: BytesOut) -> CallToolResult {
     CallToolResult::success(vec![block])
 }
 
-pub fn render_write(out: WriteOut) -> CallToolResult {
+pub(crate) fn render_write(out: WriteOut) -> CallToolResult {
     let verb = if out.created { "Created" } else { "Replaced" };
     let text = format!("{verb} {} ({} bytes)", out.path, out.bytes);
     let blocks = vec![ContentBlock::text(text), link(&out.path)];
     structured(blocks, &WriteFileOutput { path: out.path, created: out.created, bytes: out.bytes })
 }
 
-pub fn render_edit(out: EditOut) -> CallToolResult {
+pub(crate) fn render_edit(out: EditOut) -> CallToolResult {
     let text = match (out.changed, out.dry_run) {
         (false, _) => format!("No change: the edits leave {} as it is", out.path),
         (true, true) => format!(
@@ -99,7 +100,7 @@ pub fn render_edit(out: EditOut) -> CallToolResult {
     structured(blocks, &value)
 }
 
-pub fn render_change(verb: &str, out: ChangeOut) -> CallToolResult {
+pub(crate) fn render_change(verb: &str, out: ChangeOut) -> CallToolResult {
     let text = match (&out.from, out.changed) {
         (_, false) => format!("{} already exists", out.path),
         (Some(from), true) if out.kind == Kind::Dir && verb == "Copied" => format!(
@@ -134,7 +135,7 @@ pub fn render_change(verb: &str, out: ChangeOut) -> CallToolResult {
 /// A name or path for one line of text: control characters (a newline in a file name would make
 /// one entry read as two) are written as escapes (`\n`, `\t`, `\u{1b}`). Structured content
 /// carries names unchanged.
-pub fn one_line(name: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn one_line(name: &str) -> std::borrow::Cow<'_, str> {
     if !name.chars().any(char::is_control) {
         return std::borrow::Cow::Borrowed(name);
     }
@@ -151,7 +152,7 @@ pub fn one_line(name: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
-pub fn render_listing(listing: Listing, sizes: bool) -> CallToolResult {
+pub(crate) fn render_listing(listing: Listing, sizes: bool) -> CallToolResult {
     let mut lines: Vec<String> = Vec::with_capacity(listing.entries.len() + 4);
     let (mut files, mut dirs, mut bytes) = (0usize, 0usize, 0u64);
     for entry in &listing.entries {
@@ -201,7 +202,7 @@ pub fn render_listing(listing: Listing, sizes: bool) -> CallToolResult {
     structured(vec![ContentBlock::text(lines.join("\n"))], &value)
 }
 
-pub fn render_tree(out: TreeOut) -> CallToolResult {
+pub(crate) fn render_tree(out: TreeOut) -> CallToolResult {
     let mut text = format!("{}/\n", out.path.trim_end_matches('/'));
     for entry in &out.entries {
         text.push_str(&"  ".repeat(entry.depth));
@@ -219,7 +220,7 @@ pub fn render_tree(out: TreeOut) -> CallToolResult {
             "Narrow it with maxDepth, excludePatterns, or a subdirectory.",
         ));
     }
-    append_walk_stats(&mut text, &out);
+    append_walk_stats(&mut text, &out.stats);
     let value = DirectoryTreeOutput {
         path: out.path,
         truncated: out.truncated,
@@ -236,7 +237,7 @@ pub fn render_tree(out: TreeOut) -> CallToolResult {
     structured(vec![ContentBlock::text(text.trim_end().to_owned())], &value)
 }
 
-pub fn render_search(pattern: &str, out: TreeOut) -> CallToolResult {
+pub(crate) fn render_search(pattern: &str, out: TreeOut) -> CallToolResult {
     let separator = std::path::MAIN_SEPARATOR;
     let base = out.path.trim_end_matches(separator);
     let matches: Vec<String> = out
@@ -267,14 +268,14 @@ pub fn render_search(pattern: &str, out: TreeOut) -> CallToolResult {
             "Use a more specific pattern, excludePatterns, or a subdirectory.",
         ));
     }
-    append_walk_stats(&mut text, &out);
+    append_walk_stats(&mut text, &out.stats);
     structured(
         vec![ContentBlock::text(text)],
         &SearchFilesOutput { path: out.path, matches, truncated: out.truncated },
     )
 }
 
-pub fn render_grep(out: GrepOut) -> CallToolResult {
+pub(crate) fn render_grep(out: GrepOut) -> CallToolResult {
     let mut text = String::new();
     let mut previous: Option<&str> = None;
     for line in &out.lines {
@@ -310,6 +311,7 @@ pub fn render_grep(out: GrepOut) -> CallToolResult {
             plural(out.long_line_files, "file")
         ));
     }
+    append_walk_stats(&mut text, &out.stats);
     let value = GrepFilesOutput {
         path: out.path,
         matches: out.matches,
@@ -331,7 +333,7 @@ pub fn render_grep(out: GrepOut) -> CallToolResult {
     structured(vec![ContentBlock::text(text)], &value)
 }
 
-pub fn render_info(info: FileInfo) -> CallToolResult {
+pub(crate) fn render_info(info: FileInfo) -> CallToolResult {
     let value = FileInfoOutput {
         path: info.path,
         kind: kind_name(info.kind).to_owned(),
@@ -365,7 +367,7 @@ pub fn render_info(info: FileInfo) -> CallToolResult {
     structured(vec![ContentBlock::text(lines.join("\n"))], &value)
 }
 
-pub fn render_allowed(dirs: Vec<AllowedDir>) -> CallToolResult {
+pub(crate) fn render_allowed(dirs: Vec<AllowedDir>) -> CallToolResult {
     let mut text = String::from("Allowed directories:\n");
     for dir in &dirs {
         let mode = if dir.writable { "read-write" } else { "read-only" };
@@ -385,7 +387,7 @@ pub fn render_allowed(dirs: Vec<AllowedDir>) -> CallToolResult {
     structured(vec![ContentBlock::text(text.trim_end().to_owned())], &value)
 }
 
-pub fn entry_suffix(kind: Kind) -> &'static str {
+pub(crate) fn entry_suffix(kind: Kind) -> &'static str {
     match kind {
         Kind::Dir => "/",
         Kind::File => "",
@@ -397,14 +399,15 @@ pub fn entry_suffix(kind: Kind) -> &'static str {
     }
 }
 
-pub fn append_walk_stats(text: &mut String, out: &TreeOut) {
-    if out.stats.unreadable_dirs > 0 {
-        text.push_str(&format!("\n[{} directories could not be read]", out.stats.unreadable_dirs));
+/// Says what a walk could not see, so a result never looks more complete than it is.
+pub(crate) fn append_walk_stats(text: &mut String, stats: &WalkStats) {
+    if stats.unreadable_dirs > 0 {
+        text.push_str(&format!("\n[{} directories could not be read]", stats.unreadable_dirs));
     }
-    if out.stats.non_utf8_names > 0 {
+    if stats.non_utf8_names > 0 {
         text.push_str(&format!(
             "\n[{} entries with non-UTF-8 names were skipped]",
-            out.stats.non_utf8_names
+            stats.non_utf8_names
         ));
     }
 }

@@ -3,9 +3,9 @@
 //! they fill (the tools' `outputSchema`), so that resources can reuse them without importing a
 //! tool module.
 
-pub mod file_outputs;
-pub mod files;
-pub mod sql;
+pub(crate) mod file_outputs;
+pub(crate) mod files;
+pub(crate) mod sql;
 
 use std::time::SystemTime;
 
@@ -13,7 +13,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde::Serialize;
 
 /// A successful result with text for the model and the same facts as `structuredContent`.
-pub fn structured<T: Serialize>(blocks: Vec<ContentBlock>, value: &T) -> CallToolResult {
+pub(crate) fn structured<T: Serialize>(blocks: Vec<ContentBlock>, value: &T) -> CallToolResult {
     let mut result = CallToolResult::success(blocks);
     match serde_json::to_value(value) {
         Ok(json) => result.structured_content = Some(json),
@@ -23,19 +23,19 @@ pub fn structured<T: Serialize>(blocks: Vec<ContentBlock>, value: &T) -> CallToo
 }
 
 /// The note appended to any result cut short by a limit.
-pub fn truncation_note(shown: usize, what: &str, hint: &str) -> String {
+pub(crate) fn truncation_note(shown: usize, what: &str, hint: &str) -> String {
     format!(
         "[truncated: showing the first {shown} {what}; the limit is --max-entries / --max-result-bytes. {hint}]"
     )
 }
 
 /// "1 file", "2 files".
-pub fn plural(n: usize, noun: &str) -> String {
+pub(crate) fn plural(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 /// A size as the reference server shows it: bytes, KB, MB, GB, TB (powers of 1024), two decimals.
-pub fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     if bytes < 1024 {
         return format!("{bytes} B");
@@ -45,7 +45,7 @@ pub fn human_size(bytes: u64) -> String {
 }
 
 /// RFC 3339 in UTC with second precision.
-pub fn rfc3339(time: SystemTime) -> String {
+pub(crate) fn rfc3339(time: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

@@ -21,7 +21,7 @@ const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 /// How `read_query` shows rows in its text (structured output is always columnar JSON).
 #[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Format {
+pub(crate) enum Format {
     /// Compact columnar JSON (the default).
     #[default]
     Json,
@@ -58,131 +58,131 @@ fn rows_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 /// A page of query results: compact columnar JSON.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct QueryOutput {
+pub(crate) struct QueryOutput {
     /// Column names.
-    pub columns: Vec<String>,
+    pub(crate) columns: Vec<String>,
     /// Declared column types (null for expressions).
-    pub types: Vec<Option<String>>,
+    pub(crate) types: Vec<Option<String>>,
     /// Rows as arrays, in column order. NULL is null; integers beyond 2^53 are strings; BLOBs are
     /// {"$base64": true, "encoded": ...}, or {"$blob": true, "size": N} when too large; long text
     /// is cut with a "…[cut: N more bytes]" marker.
     #[schemars(schema_with = "rows_schema")]
-    pub rows: Vec<Vec<Json>>,
+    pub(crate) rows: Vec<Vec<Json>>,
     /// Rows in this page.
-    pub row_count: usize,
+    pub(crate) row_count: usize,
     /// Whether more rows follow.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// Pass this as `cursor` (with the same query and params) for the next page.
-    pub next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// Output of `write_query` and `create_table`.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct WriteOutput {
+pub(crate) struct WriteOutput {
     /// Rows inserted, updated or deleted.
-    pub rows_changed: u64,
+    pub(crate) rows_changed: u64,
     /// The rows of a RETURNING clause.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub returning: Option<QueryOutput>,
+    pub(crate) returning: Option<QueryOutput>,
 }
 
 /// One table or view.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct TableOutput {
+pub(crate) struct TableOutput {
     /// Its name.
-    pub name: String,
+    pub(crate) name: String,
     /// "table" or "view".
     #[serde(rename = "type")]
-    pub kind: String,
+    pub(crate) kind: String,
 }
 
 /// Output of `list_tables`.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ListTablesOutput {
+pub(crate) struct ListTablesOutput {
     /// The database.
-    pub db: String,
+    pub(crate) db: String,
     /// Its tables and views, by name.
-    pub tables: Vec<TableOutput>,
+    pub(crate) tables: Vec<TableOutput>,
 }
 
 /// One column.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ColumnOutput {
-    pub name: String,
+pub(crate) struct ColumnOutput {
+    pub(crate) name: String,
     #[serde(rename = "type")]
-    pub declared_type: String,
-    pub not_null: bool,
-    pub default: Option<String>,
+    pub(crate) declared_type: String,
+    pub(crate) not_null: bool,
+    pub(crate) default: Option<String>,
     /// Position in the primary key (1-based), 0 if not part of it.
-    pub primary_key: u32,
+    pub(crate) primary_key: u32,
 }
 
 /// One index.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct IndexOutput {
-    pub name: String,
-    pub unique: bool,
-    pub columns: Vec<String>,
+pub(crate) struct IndexOutput {
+    pub(crate) name: String,
+    pub(crate) unique: bool,
+    pub(crate) columns: Vec<String>,
 }
 
 /// One foreign key column.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ForeignKeyOutput {
-    pub column: String,
-    pub references_table: String,
-    pub references_column: Option<String>,
-    pub on_update: String,
-    pub on_delete: String,
+pub(crate) struct ForeignKeyOutput {
+    pub(crate) column: String,
+    pub(crate) references_table: String,
+    pub(crate) references_column: Option<String>,
+    pub(crate) on_update: String,
+    pub(crate) on_delete: String,
 }
 
 /// Output of `describe_table`.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct DescribeTableOutput {
-    pub db: String,
-    pub name: String,
+pub(crate) struct DescribeTableOutput {
+    pub(crate) db: String,
+    pub(crate) name: String,
     #[serde(rename = "type")]
-    pub kind: String,
-    pub columns: Vec<ColumnOutput>,
-    pub indexes: Vec<IndexOutput>,
-    pub foreign_keys: Vec<ForeignKeyOutput>,
+    pub(crate) kind: String,
+    pub(crate) columns: Vec<ColumnOutput>,
+    pub(crate) indexes: Vec<IndexOutput>,
+    pub(crate) foreign_keys: Vec<ForeignKeyOutput>,
     /// Rows in the table (null for views).
-    pub row_count: Option<u64>,
+    pub(crate) row_count: Option<u64>,
     /// The CREATE statement.
-    pub sql: Option<String>,
+    pub(crate) sql: Option<String>,
 }
 
 /// One database.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct DatabaseOutput {
-    pub name: String,
-    pub path: String,
-    pub writable: bool,
-    pub size_bytes: u64,
-    pub tables: usize,
+pub(crate) struct DatabaseOutput {
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) writable: bool,
+    pub(crate) size_bytes: u64,
+    pub(crate) tables: usize,
 }
 
 /// Output of `list_databases`.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ListDatabasesOutput {
-    pub databases: Vec<DatabaseOutput>,
+pub(crate) struct ListDatabasesOutput {
+    pub(crate) databases: Vec<DatabaseOutput>,
 }
 
 /// One step of a query plan.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct PlanStepOutput {
-    pub id: i64,
-    pub parent: i64,
-    pub detail: String,
+pub(crate) struct PlanStepOutput {
+    pub(crate) id: i64,
+    pub(crate) parent: i64,
+    pub(crate) detail: String,
 }
 
 /// Output of `explain_query`.
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct ExplainOutput {
-    pub plan: Vec<PlanStepOutput>,
+pub(crate) struct ExplainOutput {
+    pub(crate) plan: Vec<PlanStepOutput>,
 }
 
 /// A cell as JSON, per the result contract.
-pub fn cell_json(value: &Value) -> Json {
+pub(crate) fn cell_json(value: &Value) -> Json {
     match value {
         Value::Null => Json::Null,
         Value::Integer(i) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(i) => json!(i),
@@ -199,7 +199,7 @@ pub fn cell_json(value: &Value) -> Json {
 }
 
 /// A page of rows as columnar JSON; `fingerprint` (the query's) makes a cursor when more follow.
-pub fn query_output(rows: Rows, fingerprint: Option<u64>) -> QueryOutput {
+pub(crate) fn query_output(rows: Rows, fingerprint: Option<u64>) -> QueryOutput {
     let next_cursor = match (rows.next_offset, fingerprint) {
         (Some(offset), Some(fp)) => Some(encode_cursor(offset, fp)),
         _ => None,
@@ -214,7 +214,7 @@ pub fn query_output(rows: Rows, fingerprint: Option<u64>) -> QueryOutput {
     }
 }
 
-pub fn render_rows(rows: Rows, fingerprint: u64, format: Format) -> CallToolResult {
+pub(crate) fn render_rows(rows: Rows, fingerprint: u64, format: Format) -> CallToolResult {
     let output = query_output(rows, Some(fingerprint));
     let mut text = match format {
         Format::Json => serde_json::to_string(&output).unwrap_or_default(),
@@ -231,7 +231,7 @@ pub fn render_rows(rows: Rows, fingerprint: u64, format: Format) -> CallToolResu
     structured(vec![ContentBlock::text(text)], &output)
 }
 
-pub fn render_write(db: &str, outcome: WriteOutcome) -> CallToolResult {
+pub(crate) fn render_write(db: &str, outcome: WriteOutcome) -> CallToolResult {
     let output = WriteOutput {
         rows_changed: outcome.changes,
         returning: outcome.returned.map(|rows| query_output(rows, None)),
@@ -250,7 +250,7 @@ pub fn render_write(db: &str, outcome: WriteOutcome) -> CallToolResult {
     structured(vec![ContentBlock::text(text), ContentBlock::resource_link(link)], &output)
 }
 
-pub fn render_tables(db: &str, tables: Vec<db::query::TableEntry>) -> CallToolResult {
+pub(crate) fn render_tables(db: &str, tables: Vec<db::query::TableEntry>) -> CallToolResult {
     let text = if tables.is_empty() {
         format!("database \"{db}\" has no tables")
     } else {
@@ -269,7 +269,7 @@ pub fn render_tables(db: &str, tables: Vec<db::query::TableEntry>) -> CallToolRe
     structured(vec![ContentBlock::text(text)], &output)
 }
 
-pub fn render_description(db: &str, d: TableDescription) -> CallToolResult {
+pub(crate) fn render_description(db: &str, d: TableDescription) -> CallToolResult {
     let mut text = format!("{} {} in database \"{db}\"", d.kind, d.name);
     if let Some(rows) = d.row_count {
         text.push_str(&format!(", {rows} rows"));
@@ -323,7 +323,7 @@ pub fn render_description(db: &str, d: TableDescription) -> CallToolResult {
 }
 
 /// A table description as structured output (also the table resource's body).
-pub fn describe_output(db: &str, d: TableDescription) -> DescribeTableOutput {
+pub(crate) fn describe_output(db: &str, d: TableDescription) -> DescribeTableOutput {
     DescribeTableOutput {
         db: db.to_owned(),
         name: d.name,
@@ -361,7 +361,7 @@ pub fn describe_output(db: &str, d: TableDescription) -> DescribeTableOutput {
     }
 }
 
-pub fn render_databases(databases: Vec<DatabaseOutput>) -> CallToolResult {
+pub(crate) fn render_databases(databases: Vec<DatabaseOutput>) -> CallToolResult {
     let text = databases
         .iter()
         .map(|d| {
@@ -379,7 +379,7 @@ pub fn render_databases(databases: Vec<DatabaseOutput>) -> CallToolResult {
     structured(vec![ContentBlock::text(text)], &ListDatabasesOutput { databases })
 }
 
-pub fn render_plan(rows: Rows) -> CallToolResult {
+pub(crate) fn render_plan(rows: Rows) -> CallToolResult {
     let plan: Vec<PlanStepOutput> = rows
         .rows
         .iter()
@@ -447,7 +447,7 @@ fn plain(value: &Json) -> String {
 }
 
 /// Identifies a query (database, SQL, params) so a cursor cannot be replayed on another one.
-pub fn fingerprint(db: &str, query: &str, params: Option<&[Json]>) -> u64 {
+pub(crate) fn fingerprint(db: &str, query: &str, params: Option<&[Json]>) -> u64 {
     let mut hasher = DefaultHasher::new();
     db.hash(&mut hasher);
     query.hash(&mut hasher);
@@ -455,11 +455,11 @@ pub fn fingerprint(db: &str, query: &str, params: Option<&[Json]>) -> u64 {
     hasher.finish()
 }
 
-pub fn encode_cursor(offset: u64, fingerprint: u64) -> String {
+pub(crate) fn encode_cursor(offset: u64, fingerprint: u64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{offset}:{fingerprint:x}"))
 }
 
-pub fn decode_cursor(cursor: &str, fingerprint: u64) -> Option<u64> {
+pub(crate) fn decode_cursor(cursor: &str, fingerprint: u64) -> Option<u64> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
     let (offset, fp) = text.split_once(':')?;
     (u64::from_str_radix(fp, 16).ok()? == fingerprint).then_some(())?;

@@ -1,8 +1,8 @@
 //! The MCP tools: file tools in `files`, combined into one router here, and the helpers every tool
 //! shares (running blocking core work off the async threads, structured results).
 
-pub mod files;
-pub mod sql;
+pub(crate) mod files;
+pub(crate) mod sql;
 
 use rmcp::ErrorData;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -20,28 +20,28 @@ use crate::server::errors::{join_error, tool_error};
 use crate::server::progress::{Meter, drive};
 
 /// Names of the tools that change files; they are not offered when every root is read-only.
-pub const FILE_WRITE_TOOLS: &[&str] =
+pub(crate) const FILE_WRITE_TOOLS: &[&str] =
     &["write_file", "edit_file", "create_directory", "move_file", "copy_file", "delete_file"];
 
 /// Names of the SQL tools that change databases; offered only when some database is writable.
-pub const SQL_WRITE_TOOLS: &[&str] = &["write_query", "create_table"];
+pub(crate) const SQL_WRITE_TOOLS: &[&str] = &["write_query", "create_table"];
 
 /// What the server has to offer tools on.
 #[derive(Debug, Clone, Copy)]
-pub struct Offer {
+pub(crate) struct Offer {
     /// Some root exists.
-    pub files: bool,
+    pub(crate) files: bool,
     /// Some root is writable.
-    pub files_writable: bool,
+    pub(crate) files_writable: bool,
     /// Some database exists.
-    pub databases: bool,
+    pub(crate) databases: bool,
     /// Some database is writable.
-    pub databases_writable: bool,
+    pub(crate) databases_writable: bool,
 }
 
 /// The tools for what the server offers: file tools with roots, SQL tools with databases, and
 /// the write tools of each only when something can be written.
-pub fn router(offer: &Offer) -> ToolRouter<Server> {
+pub(crate) fn router(offer: &Offer) -> ToolRouter<Server> {
     let mut router = ToolRouter::new();
     if offer.files {
         let mut files = Server::file_tools();
@@ -211,7 +211,7 @@ fn stopped_early(result: &mut CallToolResult, what: &str, timeout: std::time::Du
 }
 
 /// The result of a call the client cancelled (it will not look at it).
-pub fn cancelled(what: &str) -> CallToolResult {
+pub(crate) fn cancelled(what: &str) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(format!("cancelled by the client while {what}"))])
 }
 

@@ -18,7 +18,7 @@ use crate::sandbox::search::{GrepOptions, SearchOptions, SortBy, TreeOptions};
 use crate::server::Server;
 use crate::server::render::file_outputs::*;
 use crate::server::render::files::*;
-pub use params::*;
+pub(crate) use params::*;
 
 #[tool_router(router = file_tools, vis = "pub(crate)")]
 impl Server {

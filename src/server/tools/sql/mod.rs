@@ -23,7 +23,7 @@ use crate::server::Server;
 use crate::server::errors::{argument_error, db_tool_error, worker_gone};
 use crate::server::progress::{Meter, drive};
 use crate::server::render::sql::*;
-pub use params::*;
+pub(crate) use params::*;
 
 #[tool_router(router = sql_tools, vis = "pub(crate)")]
 impl Server {

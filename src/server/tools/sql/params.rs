@@ -8,61 +8,61 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::db::value::Value;
-pub use crate::server::render::sql::Format;
+pub(crate) use crate::server::render::sql::Format;
 
 /// Which database, when several are open.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-pub struct DbParams {
+pub(crate) struct DbParams {
     /// The database name (see list_databases); needed only when several databases are open.
-    pub db: Option<String>,
+    pub(crate) db: Option<String>,
 }
 
 /// Parameters of `describe_table`.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct DescribeTableParams {
+pub(crate) struct DescribeTableParams {
     /// The table or view to describe.
-    pub table_name: String,
+    pub(crate) table_name: String,
     /// The database name; needed only when several databases are open.
-    pub db: Option<String>,
+    pub(crate) db: Option<String>,
 }
 
 /// Parameters of `read_query`.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct ReadQueryParams {
+pub(crate) struct ReadQueryParams {
     /// One SQL statement that reads (SELECT, WITH ... SELECT, introspection PRAGMAs).
-    pub query: String,
+    pub(crate) query: String,
     /// Values for the ?1, ?2, ... placeholders: null, numbers, strings, booleans, or
     /// {"$base64": true, "encoded": "..."} for BLOBs.
     #[schemars(schema_with = "param_values_schema")]
-    pub params: Option<Vec<Json>>,
+    pub(crate) params: Option<Vec<Json>>,
     /// The database name; needed only when several databases are open.
-    pub db: Option<String>,
+    pub(crate) db: Option<String>,
     /// How to show rows in the text: "json" (default), "markdown" or "csv".
     #[serde(default)]
-    pub format: Format,
+    pub(crate) format: Format,
     /// The next_cursor of the previous page, to get the next page (send the same query and params).
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 /// Parameters of `write_query` and `explain_query`.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct WriteQueryParams {
+pub(crate) struct WriteQueryParams {
     /// One SQL statement.
-    pub query: String,
+    pub(crate) query: String,
     /// Values for the ?1, ?2, ... placeholders (as in read_query).
     #[schemars(schema_with = "param_values_schema")]
-    pub params: Option<Vec<Json>>,
+    pub(crate) params: Option<Vec<Json>>,
     /// The database name; needed only when several databases are open.
-    pub db: Option<String>,
+    pub(crate) db: Option<String>,
 }
 
 /// Parameters of `create_table`.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct CreateTableParams {
+pub(crate) struct CreateTableParams {
     /// One CREATE TABLE statement.
-    pub query: String,
+    pub(crate) query: String,
     /// The database name; needed only when several databases are open.
-    pub db: Option<String>,
+    pub(crate) db: Option<String>,
 }
 
 /// The schema of `params`: an optional array of SQL values as JSON (what `parse_params` takes).
@@ -88,7 +88,7 @@ fn param_values_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 /// Converts JSON params to SQL values: null, booleans (as 0/1), integers, floats, strings, and
 /// {"$base64": true, "encoded": "..."} BLOBs.
-pub fn parse_params(params: Option<&[Json]>) -> Result<Vec<Value>, String> {
+pub(crate) fn parse_params(params: Option<&[Json]>) -> Result<Vec<Value>, String> {
     let Some(params) = params else { return Ok(Vec::new()) };
     params
         .iter()
