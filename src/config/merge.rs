@@ -122,8 +122,78 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
         bail!("no directory or database to serve: give at least one root or database, {EXAMPLE}");
     }
 
+    let limits = file_limits(args, file)?;
+
+    let resource_page_size = count(
+        args.resource_page_size,
+        file.resource_page_size,
+        DEFAULT_RESOURCE_PAGE_SIZE,
+        "resource_page_size",
+    )?;
+    if resource_page_size > MAX_RESOURCE_PAGE_SIZE {
+        bail!(
+            "--resource-page-size (or resource_page_size in the config file) is {resource_page_size}; it can be at most {MAX_RESOURCE_PAGE_SIZE} (clients page through the rest)"
+        );
+    }
+    let max_message_bytes = memory(
+        args.max_message_bytes,
+        &file.max_message_bytes,
+        DEFAULT_MAX_MESSAGE_BYTES,
+        "max_message_bytes",
+    )?;
+    if max_message_bytes < MIN_MAX_MESSAGE_BYTES {
+        bail!(
+            "--max-message-bytes (or max_message_bytes in the config file) is {max_message_bytes}; it must be at least {MIN_MAX_MESSAGE_BYTES} (an initialize request must fit)"
+        );
+    }
+    let max_unsent_bytes = memory(
+        args.max_unsent_bytes,
+        &file.max_unsent_bytes,
+        DEFAULT_MAX_UNSENT_BYTES,
+        "max_unsent_bytes",
+    )?;
+    let max_blocking_calls = count(
+        args.max_blocking_calls,
+        file.max_blocking_calls,
+        default_max_blocking_calls(),
+        "max_blocking_calls",
+    )?;
+
+    let db_limits = db_limits(args, file, limits.max_result_bytes)?;
+    let progress_after = duration(
+        args.progress_after,
+        &file.progress_after,
+        DEFAULT_PROGRESS_AFTER,
+        "progress_after",
+    )?;
+    if progress_after < MIN_PROGRESS_AFTER {
+        bail!(
+            "--progress-after (or progress_after in the config file) is {progress_after:?}; it must be at least {MIN_PROGRESS_AFTER:?}"
+        );
+    }
+
+    Ok(Settings {
+        writable,
+        read_only_roots,
+        all_read_only: args.read_only || file.read_only.unwrap_or(false),
+        db_ro,
+        db_rw,
+        limits,
+        db_limits,
+        resource_page_size,
+        ignore_client_roots: args.ignore_client_roots || file.ignore_client_roots.unwrap_or(false),
+        watch: watch_options(args, file)?,
+        progress_after,
+        max_message_bytes,
+        max_unsent_bytes,
+        max_blocking_calls,
+    })
+}
+
+/// The sandbox's limits (sizes, counts, the tool timeout, the regex size).
+fn file_limits(args: &Args, file: &FileConfig) -> anyhow::Result<Limits> {
     let defaults = Limits::default();
-    let limits = Limits {
+    Ok(Limits {
         max_read_bytes: size(
             args.max_read_bytes,
             &file.max_read_bytes,
@@ -172,45 +242,13 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
             defaults.max_regex_bytes,
             "max_regex_bytes",
         )?,
-    };
+    })
+}
 
-    let resource_page_size = count(
-        args.resource_page_size,
-        file.resource_page_size,
-        DEFAULT_RESOURCE_PAGE_SIZE,
-        "resource_page_size",
-    )?;
-    if resource_page_size > MAX_RESOURCE_PAGE_SIZE {
-        bail!(
-            "--resource-page-size (or resource_page_size in the config file) is {resource_page_size}; it can be at most {MAX_RESOURCE_PAGE_SIZE} (clients page through the rest)"
-        );
-    }
-    let max_message_bytes = memory(
-        args.max_message_bytes,
-        &file.max_message_bytes,
-        DEFAULT_MAX_MESSAGE_BYTES,
-        "max_message_bytes",
-    )?;
-    if max_message_bytes < MIN_MAX_MESSAGE_BYTES {
-        bail!(
-            "--max-message-bytes (or max_message_bytes in the config file) is {max_message_bytes}; it must be at least {MIN_MAX_MESSAGE_BYTES} (an initialize request must fit)"
-        );
-    }
-    let max_unsent_bytes = memory(
-        args.max_unsent_bytes,
-        &file.max_unsent_bytes,
-        DEFAULT_MAX_UNSENT_BYTES,
-        "max_unsent_bytes",
-    )?;
-    let max_blocking_calls = count(
-        args.max_blocking_calls,
-        file.max_blocking_calls,
-        default_max_blocking_calls(),
-        "max_blocking_calls",
-    )?;
-
+/// The databases' limits; results share `--max-result-bytes` with the file tools.
+fn db_limits(args: &Args, file: &FileConfig, max_result_bytes: usize) -> anyhow::Result<DbLimits> {
     let db_defaults = DbLimits::default();
-    let db_limits = DbLimits {
+    Ok(DbLimits {
         query_timeout: duration(
             args.query_timeout,
             &file.query_timeout,
@@ -218,7 +256,7 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
             "query_timeout",
         )?,
         max_rows: count(args.max_rows, file.max_rows, db_defaults.max_rows, "max_rows")?,
-        max_result_bytes: limits.max_result_bytes,
+        max_result_bytes,
         max_cell_bytes: memory(
             args.max_cell_bytes,
             &file.max_cell_bytes,
@@ -231,34 +269,6 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
             db_defaults.max_value_bytes,
             "max_value_bytes",
         )?,
-    };
-    let progress_after = duration(
-        args.progress_after,
-        &file.progress_after,
-        DEFAULT_PROGRESS_AFTER,
-        "progress_after",
-    )?;
-    if progress_after < MIN_PROGRESS_AFTER {
-        bail!(
-            "--progress-after (or progress_after in the config file) is {progress_after:?}; it must be at least {MIN_PROGRESS_AFTER:?}"
-        );
-    }
-
-    Ok(Settings {
-        writable,
-        read_only_roots,
-        all_read_only: args.read_only || file.read_only.unwrap_or(false),
-        db_ro,
-        db_rw,
-        limits,
-        db_limits,
-        resource_page_size,
-        ignore_client_roots: args.ignore_client_roots || file.ignore_client_roots.unwrap_or(false),
-        watch: watch_options(args, file)?,
-        progress_after,
-        max_message_bytes,
-        max_unsent_bytes,
-        max_blocking_calls,
     })
 }
 

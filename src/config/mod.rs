@@ -89,46 +89,8 @@ impl Config {
     /// The step that touches the file system: opens the roots (one per directory, read-only if
     /// any mention of it is) and the databases, and protects the databases from the file tools.
     fn open(settings: Settings, cwd: &Path, home: Option<PathBuf>) -> anyhow::Result<Config> {
-        let mut roots: Vec<Root> = Vec::new();
-        let requested = settings
-            .writable
-            .iter()
-            .map(|p| (p, Mode::Writable))
-            .chain(settings.read_only_roots.iter().map(|p| (p, Mode::ReadOnly)));
-        for (path, mode) in requested {
-            let mode = if settings.all_read_only { Mode::ReadOnly } else { mode };
-            let root = open_root(path, mode, cwd, home.as_deref())?;
-            // The same directory twice: keep one, read-only if either asked for it.
-            if let Some(existing) = roots.iter_mut().find(|r| r.canonical() == root.canonical()) {
-                if mode == Mode::ReadOnly && existing.mode() == Mode::Writable {
-                    *existing = root;
-                }
-                continue;
-            }
-            roots.push(root);
-        }
-
-        let mut specs: Vec<DbSpec> = Vec::new();
-        let requested = settings
-            .db_ro
-            .iter()
-            .map(|s| (s, false))
-            .chain(settings.db_rw.iter().map(|s| (s, true)));
-        for (text, writable) in requested {
-            let spec = db_spec(text, writable, cwd, home.as_deref())?;
-            if let Some(other) = specs.iter().find(|o| o.name == spec.name) {
-                let flag = if spec.writable { "--db-rw" } else { "--db" };
-                bail!(
-                    "two databases are named \"{}\" ({} and {}); name them apart with NAME=PATH, e.g. {flag} {}2={}",
-                    spec.name,
-                    other.path.display(),
-                    spec.path.display(),
-                    spec.name,
-                    spec.path.display()
-                );
-            }
-            specs.push(spec);
-        }
+        let roots = open_roots(&settings, cwd, home.as_deref())?;
+        let specs = database_specs(&settings, cwd, home.as_deref())?;
         let databases = Databases::open(&specs, &settings.db_limits).map_err(|(spec, err)| {
             let flag = if spec.writable { "--db-rw" } else { "--db" };
             anyhow::anyhow!(
@@ -154,6 +116,56 @@ impl Config {
             max_blocking_calls: settings.max_blocking_calls,
         })
     }
+}
+
+/// Opens the roots: one per directory, read-only if any mention of it is.
+fn open_roots(settings: &Settings, cwd: &Path, home: Option<&Path>) -> anyhow::Result<Vec<Root>> {
+    let mut roots: Vec<Root> = Vec::new();
+    let requested = settings
+        .writable
+        .iter()
+        .map(|p| (p, Mode::Writable))
+        .chain(settings.read_only_roots.iter().map(|p| (p, Mode::ReadOnly)));
+    for (path, mode) in requested {
+        let mode = if settings.all_read_only { Mode::ReadOnly } else { mode };
+        let root = open_root(path, mode, cwd, home)?;
+        // The same directory twice: keep one, read-only if either asked for it.
+        if let Some(existing) = roots.iter_mut().find(|r| r.canonical() == root.canonical()) {
+            if mode == Mode::ReadOnly && existing.mode() == Mode::Writable {
+                *existing = root;
+            }
+            continue;
+        }
+        roots.push(root);
+    }
+    Ok(roots)
+}
+
+/// The databases' specs, checked (each an existing file, names distinct).
+fn database_specs(
+    settings: &Settings,
+    cwd: &Path,
+    home: Option<&Path>,
+) -> anyhow::Result<Vec<DbSpec>> {
+    let mut specs: Vec<DbSpec> = Vec::new();
+    let requested =
+        settings.db_ro.iter().map(|s| (s, false)).chain(settings.db_rw.iter().map(|s| (s, true)));
+    for (text, writable) in requested {
+        let spec = db_spec(text, writable, cwd, home)?;
+        if let Some(other) = specs.iter().find(|o| o.name == spec.name) {
+            let flag = if spec.writable { "--db-rw" } else { "--db" };
+            bail!(
+                "two databases are named \"{}\" ({} and {}); name them apart with NAME=PATH, e.g. {flag} {}2={}",
+                spec.name,
+                other.path.display(),
+                spec.path.display(),
+                spec.name,
+                spec.path.display()
+            );
+        }
+        specs.push(spec);
+    }
+    Ok(specs)
 }
 
 /// Opens one root: expands `~`, makes it absolute against the working directory, checks that it is

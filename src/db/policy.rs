@@ -64,6 +64,9 @@ const TEMP_REFUSAL: &str = "temporary tables, views, indexes and triggers are no
 /// Decides one authorizer callback: `Ok` to allow, `Err(reason)` to refuse the whole statement.
 /// `created` names the tables this statement has created so far (the `CreateTable` actions
 /// already allowed), whose automatic indexes are part of the same `CREATE TABLE`.
+///
+/// Long because it is one match over SQLite's authorizer actions: a table of decisions,
+/// which reads best whole.
 pub(crate) fn authorize(
     access: Access,
     ctx: &AuthContext<'_>,

@@ -173,6 +173,9 @@ pub(crate) fn not_text_at(bytes: &[u8]) -> Option<u64> {
 
 /// Lines `first..first+count` (1-based; all remaining lines when `count` is `None`), at most `max`
 /// bytes. Scans forward without keeping skipped lines.
+///
+/// Long because it is one forward scan that handles both ends of the range, line endings, the
+/// byte budget and the cut line in a single pass, without keeping skipped lines.
 fn range(
     file: File,
     first: u64,

@@ -140,6 +140,9 @@ pub(crate) struct WalkStats {
 /// Walks the directory `start` (root-relative, already resolved and known to be a directory),
 /// calling `visit` for each entry in walk order. Returns an error only when `start` itself cannot
 /// be read; unreadable subdirectories are counted in `WalkStats`.
+///
+/// Long because it is the walk's one loop: resuming, ignore rules, excludes, depth and the
+/// stack of frames (one open directory at a time) all act on the same entry.
 pub(crate) fn walk(
     root: &Root,
     start: &RelPath,

@@ -203,4 +203,99 @@ mod tests {
         assert!(outside.contains("outside the allowed directories"), "{outside}");
         assert!(outside.contains("list_allowed_directories"), "{outside}");
     }
+
+    /// Every `db::Error` variant; the match makes a new variant fail to compile here until it
+    /// is listed.
+    fn all_db_errors() -> Vec<db::Error> {
+        use db::Error as E;
+        let sql = || {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(1),
+                Some("no such column: x".into()),
+            )
+        };
+        let all = vec![
+            E::UnknownDatabase { name: "x".into(), available: vec!["shop".into()] },
+            E::DatabaseNeeded { available: vec!["a".into(), "b".into()] },
+            E::NoDatabase,
+            E::ReadOnly { db: "shop".into() },
+            E::Refused { what: "writing is not allowed here".into() },
+            E::MultipleStatements,
+            E::EmptyQuery,
+            E::Timeout { limit: std::time::Duration::from_secs(2) },
+            E::Cancelled,
+            E::Busy { db: "shop".into() },
+            E::NoSuchTable { db: "shop".into(), table: "t".into() },
+            E::InvalidCursor,
+            E::InvalidArgument("bad".into()),
+            E::sql(sql()),
+            E::Reopen { db: "shop".into(), source: Box::new(E::NotADatabase) },
+            E::WorkerStart { db: "shop".into(), source: io::Error::other("no threads") },
+            E::Panicked { db: "shop".into() },
+            E::NotADatabase,
+            E::WorkerGone { db: "shop".into() },
+        ];
+        for err in &all {
+            match err {
+                E::UnknownDatabase { .. }
+                | E::DatabaseNeeded { .. }
+                | E::NoDatabase
+                | E::ReadOnly { .. }
+                | E::Refused { .. }
+                | E::MultipleStatements
+                | E::EmptyQuery
+                | E::Timeout { .. }
+                | E::Cancelled
+                | E::Busy { .. }
+                | E::NoSuchTable { .. }
+                | E::InvalidCursor
+                | E::InvalidArgument(_)
+                | E::Sql { .. }
+                | E::Reopen { .. }
+                | E::WorkerStart { .. }
+                | E::Panicked { .. }
+                | E::NotADatabase
+                | E::WorkerGone { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_database_error_is_a_tool_error_with_its_message() {
+        for err in all_db_errors() {
+            let result = db_tool_error(&err);
+            assert_eq!(result.is_error, Some(true), "{err:?}");
+            let text = serde_json::to_value(&result.content).unwrap();
+            assert_eq!(text[0]["text"], json!(err.to_string()), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn database_resource_errors_map_by_kind() {
+        for err in all_db_errors() {
+            let mapped = db_resource_error("sqlite://shop/table/t", &err);
+            let expected = match &err {
+                db::Error::NoSuchTable { .. } | db::Error::UnknownDatabase { .. } => {
+                    ErrorCode::RESOURCE_NOT_FOUND
+                }
+                _ => ErrorCode::INTERNAL_ERROR,
+            };
+            assert_eq!(mapped.code, expected, "{err:?}");
+            assert!(mapped.message.contains(&err.to_string()), "{err:?}: {}", mapped.message);
+        }
+        let listing = db_listing_error("shop", &db::Error::Busy { db: "shop".into() });
+        assert_eq!(listing.code, ErrorCode::INTERNAL_ERROR);
+        assert!(listing.message.contains("shop") && listing.message.contains("busy"));
+    }
+
+    #[test]
+    fn database_errors_keep_their_cause() {
+        use std::error::Error as _;
+        let err = db::Error::sql(rusqlite::Error::InvalidQuery);
+        assert!(err.source().is_some(), "SQLite's error is kept as the source");
+        let reopen =
+            db::Error::Reopen { db: "shop".into(), source: Box::new(db::Error::NotADatabase) };
+        assert!(reopen.source().is_some() && reopen.to_string().contains("not a SQLite database"));
+    }
 }

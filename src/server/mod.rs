@@ -289,6 +289,9 @@ impl ServerHandler for Server {
 
 /// Serves MCP on stdin/stdout until the client closes stdin. A client that closes stdin before
 /// choosing a protocol era is a normal exit, not an error.
+///
+/// Long because it wires the whole server in order (signals, transport, service, roots,
+/// subscriptions, shutdown); each step needs the ones before it.
 pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
     let roots: Vec<String> = config
         .sandbox

@@ -135,6 +135,9 @@ const RECHECKS: [std::time::Duration; 3] = [
 ];
 
 /// Confirms database changes and publishes each batch as a notice.
+///
+/// Long because it is one event loop: the batches, the debounce of database checks and the
+/// publishing share its state, which split functions would have to pass back and forth.
 async fn pump(
     mut batches: tokio::sync::mpsc::UnboundedReceiver<Batch>,
     databases: Arc<Databases>,

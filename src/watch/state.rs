@@ -62,6 +62,9 @@ pub(super) struct State {
 }
 
 impl State {
+    ///
+    /// Long because it is the watch thread's event loop: messages, the debounce window, the batch
+    /// window limit and polling share its state.
     pub(super) fn run(mut self, rx: &Receiver<Msg>) {
         let started = Instant::now();
         self.setup();
@@ -305,6 +308,9 @@ impl State {
     }
 
     /// Turns the paths of one debounce window into a batch, updating the index.
+    ///
+    /// Long because the steps of one batch depend on each other in order: rule files first, then
+    /// structural changes parents first, then contents, each updating the index the next reads.
     fn process(&mut self, pending: Pending) -> Batch {
         let mut batch = Batch { everything: pending.rescan, ..Batch::default() };
         let mut structural: Vec<Loc> = Vec::new();

@@ -7,7 +7,8 @@
 //! - the host file system is reached by name (`std::fs`, cap-std's ambient authority, the
 //!   working or home directory) only in `config/`, the platform seam, and where SQLite itself
 //!   opens databases by path;
-//! - every file opens with a `//!` comment and stays within 600 lines.
+//! - every file opens with a `//!` comment and stays within 600 lines;
+//! - ARCHITECTURE.md's codemap names every module, and only modules that exist.
 //!
 //! Test modules (`#[cfg(test)] mod tests`) and comments are left out of the import checks.
 
@@ -340,4 +341,36 @@ fn the_import_reader_understands_groups_and_relative_paths() {
     let found: Vec<String> = imports(&source).iter().map(|p| p.join("::")).collect();
     assert_eq!(found, ["x::y", "x::z::W", "q", "p::f", "a::c::D"]);
     assert!(mentions("use std::fs;", "std::fs") && !mentions("use cap_std::fs;", "std::fs"));
+}
+
+#[test]
+fn the_architecture_codemap_matches_the_tree() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(manifest.join("ARCHITECTURE.md")).unwrap();
+    let sources = sources();
+    let mut offenders = Vec::new();
+    let tokens: Vec<&str> = text.split('`').skip(1).step_by(2).collect();
+    for source in &sources {
+        // `src/a/b.rs` is named `b.rs` (or `a/b.rs`); `src/a/mod.rs` is named `a/`.
+        let rel = source.path.strip_prefix("src/").unwrap();
+        let (dir, file) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let name = if file == "mod.rs" {
+            format!("{}/", dir.rsplit('/').next().unwrap())
+        } else {
+            file.to_owned()
+        };
+        let named = tokens.iter().any(|t| *t == name || t.ends_with(&format!("/{name}")));
+        if !named {
+            offenders.push(format!("{} is not in the codemap (as `{name}`)", source.path));
+        }
+    }
+    let files: BTreeSet<&str> =
+        sources.iter().map(|s| s.path.rsplit('/').next().unwrap()).collect();
+    for named in tokens.iter().filter(|t| t.ends_with(".rs")) {
+        let file = named.rsplit('/').next().unwrap();
+        if !files.contains(file) && !named.starts_with("tests/") {
+            offenders.push(format!("ARCHITECTURE.md names {named}, which is not in src/"));
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:#?}");
 }

@@ -117,6 +117,9 @@ pub(crate) fn heap_limit(max_value_bytes: usize) -> u64 {
 impl Session {
     /// Opens an existing SQLite database (never creating one), without following symlinks, and
     /// configures it. Fails if the file is missing, a directory, or not a SQLite database.
+    ///
+    /// Long because it is the list of the connection's safety settings, each with its reason;
+    /// they read best one after another.
     pub(crate) fn open(
         name: &str,
         path: &Path,
@@ -207,6 +210,9 @@ impl Session {
 
     /// Runs one write statement inside its own savepoint. `create_table_only` restricts it to
     /// `CREATE TABLE`. Returns the number of rows changed and any `RETURNING` rows.
+    ///
+    /// Long because the savepoint, the statement and its RETURNING rows must be handled in one
+    /// scope, so that every early return rolls back.
     pub(crate) fn write(
         &mut self,
         sql: &str,

@@ -76,6 +76,9 @@ impl Sandbox {
     /// Searches file contents for a regular expression, like `rg`: line numbers, optional context,
     /// binary files skipped, ignore files honoured unless asked not to. `input` may name a single
     /// file. Stops at `max_entries` matching lines or `max_result_bytes` of output.
+    ///
+    /// Long because it builds the matcher and the walk from the options in one place, where each
+    /// limit is checked next to what it limits.
     pub(crate) fn grep(&self, input: &str, options: &GrepOptions) -> Result<GrepOut> {
         if options.pattern.is_empty() {
             return Err(Error::InvalidArgument("pattern is empty".to_owned()));
@@ -237,6 +240,10 @@ impl<R: io::Read> io::Read for Checked<R> {
 /// merges each file's lines into `collector` in walk order, so the answer (and where the limits
 /// cut it) is the same as a sequential search. Each file is searched with the whole budget and
 /// cut when merged; once the budget is spent, the walk stops and the threads skip what is queued.
+///
+/// Long because it owns the searcher threads' whole life (start, feed in walk order, merge
+/// back in order, stop at the budget); split, the channels and the in-order buffer would travel
+/// between functions.
 fn grep_parallel(
     collector: &mut GrepCollector,
     files: &mut FileWalk<'_>,

@@ -105,7 +105,7 @@ pub(super) fn write_temp_then_rename(
         drop(file);
         match replace {
             Replace::Allow => rename_over(dir, &temp, name),
-            Replace::Never => rename_noreplace(dir, &temp, dir, name),
+            Replace::Never => platform::rename_noreplace(dir, &temp, dir, name),
             Replace::IfUnchanged(check) => {
                 let current = dir.symlink_metadata(name)?;
                 if !check(&current) {
@@ -155,14 +155,4 @@ pub(super) fn retry_while_busy<T>(mut op: impl FnMut() -> io::Result<T>) -> io::
 /// the file open; the old file stays whole throughout.
 pub(super) fn rename_over(dir: &Dir, temp: &str, name: &str) -> io::Result<()> {
     retry_while_busy(|| dir.rename(temp, dir, name))
-}
-
-/// `renameat2` with `RENAME_NOREPLACE`; on file systems without it, a checked plain rename.
-pub(super) fn rename_noreplace(
-    from_dir: &Dir,
-    from: &str,
-    to_dir: &Dir,
-    to: &str,
-) -> io::Result<()> {
-    platform::rename_noreplace(from_dir, from, to_dir, to)
 }

@@ -22,7 +22,7 @@ use crate::sandbox::{Loc, Sandbox};
 
 mod atomic;
 
-use atomic::{Replace, atomic_write, copy_file_into, rename_noreplace, retry_while_busy};
+use atomic::{Replace, atomic_write, copy_file_into, retry_while_busy};
 
 /// The outcome of `write_file`.
 #[derive(Debug)]
@@ -93,6 +93,9 @@ impl Sandbox {
     ///
     /// Errors: as `write_file` (`ReadOnly` only when not a dry run), plus `TooLarge` over
     /// `max_edit_bytes`, `NotText`, and `Edit` naming the first edit that does not apply.
+    ///
+    /// Long because reading, applying, diffing and the checked replace share the file's
+    /// metadata, which is what proves the file did not change in between.
     pub(crate) fn edit_file(
         &self,
         input: &str,
@@ -202,7 +205,9 @@ impl Sandbox {
         let (from_parent, from_name) = self.open_parent_existing(&from)?;
         let (to_parent, to_name) = self.open_parent(&to, &to_resolved, true)?;
         // Retried while another program holds the source open (Windows), as a write is.
-        match retry_while_busy(|| rename_noreplace(&from_parent, from_name, &to_parent, to_name)) {
+        match retry_while_busy(|| {
+            platform::rename_noreplace(&from_parent, from_name, &to_parent, to_name)
+        }) {
             Ok(()) => {}
             Err(e) if platform::is_cross_device(&e) && kind == Kind::File => {
                 copy_file_into(&from_parent, from_name, &to_parent, to_name, Replace::Never)

@@ -170,6 +170,9 @@ where
 
     /// Decides what to do with one parsed message (`size` bytes on the wire): `Some` to hand it
     /// to rmcp.
+    ///
+    /// Long because it is the table of what each kind of message gets before a session, during
+    /// one, and with an id already in flight; one place keeps the cases apart.
     fn admit(
         &mut self,
         message: ClientJsonRpcMessage,

@@ -73,15 +73,11 @@ impl Server {
         Parameters(p): Parameters<DbParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let database = match self.databases().get(p.db.as_deref()) {
-            Ok(database) => Arc::clone(database),
-            Err(err) => return Ok(db_tool_error(&err)),
+        let database = match self.database_for(p.db.as_deref()) {
+            Ok(database) => database,
+            Err(refused) => return Ok(refused),
         };
-        let name = database.name().to_owned();
-        Ok(match self.run_db(&database, &ctx, |s, cancel| s.tables(cancel)).await? {
-            Ok(tables) => render_tables(&name, tables),
-            Err(err) => db_tool_error(&err),
-        })
+        self.on_database(&database, &ctx, |s, cancel| s.tables(cancel), render_tables).await
     }
 
     /// Describe a table or view: columns with types, nullability, defaults and primary key;
@@ -96,18 +92,13 @@ impl Server {
         Parameters(p): Parameters<DescribeTableParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let database = match self.databases().get(p.db.as_deref()) {
-            Ok(database) => Arc::clone(database),
-            Err(err) => return Ok(db_tool_error(&err)),
+        let database = match self.database_for(p.db.as_deref()) {
+            Ok(database) => database,
+            Err(refused) => return Ok(refused),
         };
-        let name = database.name().to_owned();
         let table = p.table_name;
-        Ok(
-            match self.run_db(&database, &ctx, move |s, cancel| s.describe(&table, cancel)).await? {
-                Ok(description) => render_description(&name, description),
-                Err(err) => db_tool_error(&err),
-            },
-        )
+        let work = move |s: &mut Session, cancel: &Arc<AtomicBool>| s.describe(&table, cancel);
+        self.on_database(&database, &ctx, work, render_description).await
     }
 
     /// Run one read-only SQL statement (SELECT, WITH ... SELECT, introspection PRAGMA) and return
@@ -125,14 +116,11 @@ impl Server {
         Parameters(p): Parameters<ReadQueryParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let database = match self.databases().get(p.db.as_deref()) {
-            Ok(database) => Arc::clone(database),
-            Err(err) => return Ok(db_tool_error(&err)),
-        };
-        let params = match parse_params(p.params.as_deref()) {
-            Ok(params) => params,
-            Err(message) => return Ok(argument_error(message)),
-        };
+        let (database, params) =
+            match self.database_and_params(p.db.as_deref(), p.params.as_deref()) {
+                Ok(found) => found,
+                Err(refused) => return Ok(refused),
+            };
         let fingerprint = fingerprint(database.name(), &p.query, p.params.as_deref());
         let offset = match p.cursor.as_deref().map(|c| decode_cursor(c, fingerprint)) {
             None => 0,
@@ -141,15 +129,11 @@ impl Server {
         };
         let query = p.query;
         let format = p.format;
-        Ok(
-            match self
-                .run_db(&database, &ctx, move |s, cancel| s.read(&query, &params, offset, cancel))
-                .await?
-            {
-                Ok(rows) => render_rows(rows, fingerprint, format),
-                Err(err) => db_tool_error(&err),
-            },
-        )
+        let work = move |s: &mut Session, cancel: &Arc<AtomicBool>| {
+            s.read(&query, &params, offset, cancel)
+        };
+        self.on_database(&database, &ctx, work, |_, rows| render_rows(rows, fingerprint, format))
+            .await
     }
 
     /// Run one SQL statement that changes data (INSERT, UPDATE, DELETE, CREATE/DROP INDEX or VIEW,
@@ -199,28 +183,55 @@ impl Server {
         Parameters(p): Parameters<WriteQueryParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let database = match self.databases().get(p.db.as_deref()) {
-            Ok(database) => Arc::clone(database),
-            Err(err) => return Ok(db_tool_error(&err)),
-        };
-        let params = match parse_params(p.params.as_deref()) {
-            Ok(params) => params,
-            Err(message) => return Ok(argument_error(message)),
-        };
+        let (database, params) =
+            match self.database_and_params(p.db.as_deref(), p.params.as_deref()) {
+                Ok(found) => found,
+                Err(refused) => return Ok(refused),
+            };
         let query = p.query;
-        Ok(
-            match self
-                .run_db(&database, &ctx, move |s, cancel| s.explain(&query, &params, cancel))
-                .await?
-            {
-                Ok(rows) => render_plan(rows),
-                Err(err) => db_tool_error(&err),
-            },
-        )
+        let work =
+            move |s: &mut Session, cancel: &Arc<AtomicBool>| s.explain(&query, &params, cancel);
+        self.on_database(&database, &ctx, work, |_, rows| render_plan(rows)).await
     }
 }
 
 impl Server {
+    /// The database a call names (`db`), or the tool result that says why there is none (no
+    /// database, an unknown name, or several open and none chosen).
+    fn database_for(&self, db: Option<&str>) -> Result<Arc<Database>, CallToolResult> {
+        self.databases().get(db).map(Arc::clone).map_err(|err| db_tool_error(&err))
+    }
+
+    /// `database_for`, and the call's JSON `params` as SQL values.
+    fn database_and_params(
+        &self,
+        db: Option<&str>,
+        params: Option<&[serde_json::Value]>,
+    ) -> Result<(Arc<Database>, Vec<Value>), CallToolResult> {
+        let database = self.database_for(db)?;
+        let params = parse_params(params).map_err(argument_error)?;
+        Ok((database, params))
+    }
+
+    /// Runs `work` on `database`'s worker and renders what it returns with `render` (given the
+    /// database's name); a failed call is the tool's error result.
+    async fn on_database<T, W>(
+        &self,
+        database: &Arc<Database>,
+        ctx: &RequestContext<RoleServer>,
+        work: W,
+        render: impl FnOnce(&str, T) -> CallToolResult,
+    ) -> Result<CallToolResult, ErrorData>
+    where
+        T: Send + 'static,
+        W: FnOnce(&mut Session, &Arc<AtomicBool>) -> db::Result<T> + Send + 'static,
+    {
+        Ok(match self.run_db(database, ctx, work).await? {
+            Ok(value) => render(database.name(), value),
+            Err(err) => db_tool_error(&err),
+        })
+    }
+
     /// Runs a call on a database's worker, interrupting it if the client cancels the request.
     /// A vanished worker is a protocol-level internal error; everything else is the call's result.
     pub(crate) async fn run_db<T, W>(
@@ -263,20 +274,16 @@ impl Server {
         create_table: bool,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let database = match self.databases().get(db) {
-            Ok(database) => Arc::clone(database),
-            Err(err) => return Ok(db_tool_error(&err)),
+        let database = match self.database_for(db) {
+            Ok(database) => database,
+            Err(refused) => return Ok(refused),
         };
         if !database.writable() {
             return Ok(db_tool_error(&db::Error::ReadOnly { db: database.name().to_owned() }));
         }
-        let name = database.name().to_owned();
-        let outcome = self
-            .run_db(&database, ctx, move |s, cancel| s.write(&query, &params, create_table, cancel))
-            .await?;
-        Ok(match outcome {
-            Ok(outcome) => render_write(&name, outcome),
-            Err(err) => db_tool_error(&err),
-        })
+        let work = move |s: &mut Session, cancel: &Arc<AtomicBool>| {
+            s.write(&query, &params, create_table, cancel)
+        };
+        self.on_database(&database, ctx, work, render_write).await
     }
 }
