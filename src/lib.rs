@@ -6,8 +6,8 @@
 //!
 //! The binary speaks MCP over stdio. [`server`] turns requests into calls on the cores, which are
 //! plain Rust and know nothing of MCP: [`sandbox`] (files under the roots, through cap-std
-//! directory handles), [`db`] (each database on its own worker thread, its rules enforced by
-//! SQLite's authorizer) and [`watch`] (change events). [`config`] and [`cli`] read the command line
+//! directory handles), `db` (each database on its own worker thread, its rules enforced by
+//! SQLite's authorizer) and `watch` (change events). [`config`] and [`cli`] read the command line
 //! and the config file, and open the roots and databases.
 //!
 //! `ARCHITECTURE.md`, at the repository's root, has the codemap (one paragraph per module), the

@@ -32,6 +32,8 @@ use crate::db::Databases;
 use crate::sandbox::Sandbox;
 use crate::sandbox::root::Mode;
 
+// Hosts show these to the model once per session: they say how the tools fit together (which to
+// start with, how paging works), which the tools' own descriptions cannot.
 const FILE_INSTRUCTIONS: &str = "\
 Files: read, search and edit files under the allowed directories (list_allowed_directories shows \
 them and which are writable). Paths may be absolute, relative to the first allowed directory, or \
@@ -47,7 +49,9 @@ sqlite://<db>/schema resource; answer questions with read_query (one statement, 
 with params, large results a page at a time through next_cursor); check a plan with \
 explain_query. Writes (write_query, create_table) exist only for databases opened with --db-rw.";
 
-/// The MCP server: shared, cheap to clone (requests run concurrently on clones).
+/// The MCP server: shared, cheap to clone (requests run concurrently on clones). rmcp hands
+/// each request a `&Server`; anything a request moves into a blocking task or a spawned future
+/// must be owned, hence the `Arc`s and the clones rather than borrowed state.
 #[derive(Clone)]
 pub(crate) struct Server {
     shared: Arc<Shared>,
@@ -77,12 +81,16 @@ impl Server {
     /// A server over the configured roots and databases. Write tools are offered only if
     /// something is writable.
     pub(crate) fn new(config: Config) -> Self {
+        // A tool that could only ever fail (a write tool with every root read-only, SQL tools
+        // without a database) is not offered at all: models pick tools from the list, and an
+        // unusable one costs them a call and the user a confusing error.
         let offer = tools::Offer {
             files: !config.sandbox.roots().is_empty(),
             files_writable: config.sandbox.roots().iter().any(|r| r.mode() == Mode::Writable),
             databases: !config.databases.is_empty(),
             databases_writable: config.databases.all().iter().any(|d| d.writable()),
         };
+        // The instructions describe only what is offered, for the same reason.
         let instructions = [(offer.files, FILE_INSTRUCTIONS), (offer.databases, DB_INSTRUCTIONS)]
             .iter()
             .filter(|(on, _)| *on)

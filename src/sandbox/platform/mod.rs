@@ -21,7 +21,7 @@
 //! - How a host path becomes components (`prefix_token`): Windows prefixes (`C:`, `\\server\share`,
 //!   `\\?\C:`) become one leading component.
 //!
-//! Defines [`Kind`], the kind of an entry, since telling kinds apart is platform work. Imports
+//! Defines `Kind`, the kind of an entry, since telling kinds apart is platform work. Imports
 //! nothing from the crate but `sandbox::path::Syntax`.
 
 #[cfg(unix)]

@@ -144,10 +144,7 @@ impl Server {
             .spawn_blocking_for(Some(&ctx.id), move || work(&sandbox))
             .await
             .map_err(|e| join_error(what, e))?;
-        Ok(match outcome {
-            Ok(value) => render(value),
-            Err(err) => tool_error(&err),
-        })
+        Ok(rendered(outcome, render))
     }
 }
 
@@ -186,14 +183,22 @@ impl Server {
         else {
             return Ok(cancelled(what));
         };
-        let mut result = match joined.map_err(|e| join_error(what, e))? {
-            Ok(value) => render(value),
-            Err(err) => tool_error(&err),
-        };
+        let mut result = rendered(joined.map_err(|e| join_error(what, e))?, render);
         if progress.timed_out() && result.is_error != Some(true) {
             stopped_early(&mut result, what, timeout);
         }
         Ok(result)
+    }
+}
+
+/// A sandbox call's outcome as a tool result: rendered, or the error's result.
+fn rendered<T>(
+    outcome: crate::sandbox::Result<T>,
+    render: impl FnOnce(T) -> CallToolResult,
+) -> CallToolResult {
+    match outcome {
+        Ok(value) => render(value),
+        Err(err) => tool_error(&err),
     }
 }
 
