@@ -109,6 +109,9 @@ pub(crate) struct Settings {
 /// Merges the command line over the config file over the defaults. A kind of root or database
 /// given on the command line replaces that kind from the file; every other flag wins over its
 /// key. Errors name the flag and the key, and say what would be accepted.
+///
+/// Long because it is the list of the remaining settings, each read and checked against its
+/// bounds where it is named; the file and database limits have functions of their own.
 pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> {
     let mut writable: Vec<PathBuf> = args.paths.iter().chain(&args.roots).cloned().collect();
     if writable.is_empty() {
