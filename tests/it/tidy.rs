@@ -26,7 +26,6 @@ const AMBIENT_ALLOWED: &[(&str, &str)] = &[
     ("src/config/", "opens the configured roots and reads the config file"),
     ("src/sandbox/platform/", "the platform seam"),
     ("src/db/mod.rs", "SQLite opens databases by path; their identity is read by that path"),
-    ("src/main.rs", "the binary's entry point"),
 ];
 
 /// What reaching the host file system by name looks like.

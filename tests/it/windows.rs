@@ -200,6 +200,25 @@ fn a_move_of_a_file_held_open_leaves_both_names_as_they_were_then_goes_through()
 }
 
 #[test]
+fn a_read_only_file_can_be_moved_and_keeps_its_attribute() {
+    let mut server = TestServer::start();
+    let from = server.root.join("README.md");
+    let original = fs::read(&from).unwrap();
+    let mut permissions = fs::metadata(&from).unwrap().permissions();
+    permissions.set_readonly(true);
+    fs::set_permissions(&from, permissions).unwrap();
+    server.call_ok("move_file", json!({ "source": "README.md", "destination": "moved.md" }));
+    let to = server.root.join("moved.md");
+    assert!(!from.exists(), "the old name is gone");
+    assert_eq!(fs::read(&to).unwrap(), original);
+    assert!(fs::metadata(&to).unwrap().permissions().readonly(), "still read-only");
+    // Moving it onto an existing name is still refused.
+    let err = server.call_err("move_file", json!({ "source": "moved.md", "destination": "docs" }));
+    assert!(err.contains("exists"), "{err}");
+    assert_eq!(fs::read(&to).unwrap(), original);
+}
+
+#[test]
 fn readers_never_see_a_partial_file() {
     let mut server = TestServer::start();
     let path = server.path("big.txt");

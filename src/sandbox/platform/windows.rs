@@ -57,7 +57,9 @@ pub(super) fn rename_noreplace(
     to: &str,
 ) -> io::Result<()> {
     let meta = from_dir.symlink_metadata(from)?;
-    if meta.is_file() {
+    // Windows refuses to remove a name of a read-only file, so a link to one could not be taken
+    // back: such a file takes the checked rename below, which Windows allows.
+    if meta.is_file() && !meta.permissions().readonly() {
         // Claim the right to delete the old name first. If another program holds the file open
         // without letting it be deleted, this fails now with a sharing violation (the caller
         // tries again), before a second name exists; while the claim is held, no program can
@@ -70,7 +72,13 @@ pub(super) fn rename_noreplace(
                 .share_mode(FILE_SHARE_ALL),
         )?;
         match from_dir.hard_link(from, to_dir, to) {
-            Ok(()) => return from_dir.remove_file(from),
+            // The claim makes this all but certain. Should it fail anyway, the new name goes
+            // again, so that the move can be tried from the start.
+            Ok(()) => {
+                return from_dir.remove_file(from).inspect_err(|_| {
+                    let _ = to_dir.remove_file(to);
+                });
+            }
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Err(err),
             // File systems without hard links (FAT) fall through to the checked rename.
             Err(_) => {}
