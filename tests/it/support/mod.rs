@@ -90,6 +90,8 @@ pub struct TestServer {
     stdin: Option<ChildStdin>,
     messages: Receiver<Result<Value, String>>,
     stderr: Arc<Mutex<String>>,
+    /// The thread that reads stderr; joined once the server exits, so that all of it is in.
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     next_id: u64,
     /// What was last written by the test (not the harness's own replies), for failure messages.
     last_request: String,
@@ -477,6 +479,11 @@ impl TestServer {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // The process is gone, so its stderr ends: read it to the end before anyone
+                // looks at it.
+                if let Some(reader) = self.stderr_reader.take() {
+                    let _ = reader.join();
+                }
                 return status.code();
             }
             if Instant::now() > deadline {
@@ -734,7 +741,7 @@ fn spawn(
     });
     let stderr = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&stderr);
-    std::thread::spawn(move || {
+    let stderr_reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr_pipe).lines() {
             let Ok(line) = line else { break };
             let mut all = sink.lock().unwrap_or_else(|e| e.into_inner());
@@ -747,6 +754,7 @@ fn spawn(
         stdin,
         messages,
         stderr,
+        stderr_reader: Some(stderr_reader),
         next_id: 0,
         last_request: String::new(),
         sent: HashMap::new(),
