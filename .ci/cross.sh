@@ -94,6 +94,9 @@ EOF
     wineboot -i >/dev/null 2>&1 || true
     cp "$shim/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
   fi
+  say "Windows type check, warnings denied"
+  # As the Apple checks: code that only Windows compiles must be as clean as the rest.
+  RUSTFLAGS="-D warnings" "$CARGO" check -Zbuild-std --target x86_64-pc-windows-gnu --locked --all-targets
   say "Windows release binary"
   "$CARGO" build -Zbuild-std --target x86_64-pc-windows-gnu --locked --release --bin mcp-files-sqlite
   ls -l target/x86_64-pc-windows-gnu/release/mcp-files-sqlite.exe

@@ -48,7 +48,10 @@ pub(crate) const CASE_INSENSITIVE: bool =
     cfg!(any(windows, target_os = "macos", target_os = "ios"));
 
 /// What kind of file system object an entry is. Listings show special kinds; reads refuse them.
+/// Windows never finds FIFOs, sockets or devices in a directory; their variants stay there too, so
+/// that the code which names them is the same on every system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(windows, allow(dead_code))]
 pub(crate) enum Kind {
     File,
     Dir,
