@@ -221,3 +221,18 @@ fn pages_resume_at_the_offset() {
     let last = session.read(sql, &[], 4, &flag()).unwrap();
     assert_eq!((last.rows.clone(), last.truncated), (vec![vec![Value::Integer(5)]], false));
 }
+
+/// A database file replaced by something that is not a database: the next call says so, as a
+/// reopen failure that keeps its cause, and nothing panics.
+#[cfg(unix)]
+#[test]
+fn a_database_replaced_by_a_file_that_cannot_be_opened_is_a_reopen_error() {
+    use std::error::Error as _;
+    let (dir, mut session) = database(false);
+    let other = dir.path().join("other");
+    std::fs::write(&other, "not a database at all, just text that is long enough").unwrap();
+    std::fs::rename(&other, dir.path().join("t.db")).unwrap();
+    let err = session.read("SELECT 1", &[], 0, &flag()).unwrap_err();
+    assert!(matches!(err, Error::Reopen { .. }), "{err}");
+    assert!(err.source().is_some() && err.to_string().contains("replaced or removed"), "{err}");
+}

@@ -156,3 +156,33 @@ pub(super) fn retry_while_busy<T>(mut op: impl FnMut() -> io::Result<T>) -> io::
 pub(super) fn rename_over(dir: &Dir, temp: &str, name: &str) -> io::Result<()> {
     retry_while_busy(|| dir.rename(temp, dir, name))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> (tempfile::TempDir, Dir) {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient_dir(temp.path(), cap_std::ambient_authority()).unwrap();
+        (temp, dir)
+    }
+
+    #[test]
+    fn a_file_changed_since_it_was_read_is_not_replaced_and_no_temporary_file_is_left() {
+        let (_temp, dir) = dir();
+        dir.write("a.txt", "theirs").unwrap();
+        let changed = |_: &Metadata| false;
+        let result = atomic_write(&dir, "a.txt", b"ours", None, Replace::IfUnchanged(&changed));
+        assert!(matches!(result, Err(WriteFailure::ChangedOnDisk)), "{result:?}");
+        assert_eq!(dir.read_to_string("a.txt").unwrap(), "theirs");
+        let names: Vec<String> =
+            dir.entries().unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(names, ["a.txt"], "the temporary file is gone");
+        let error = WriteFailure::ChangedOnDisk.at("writing", "/r/a.txt");
+        assert!(matches!(error, Error::ChangedOnDisk { .. }), "{error}");
+        // Unchanged, it is replaced.
+        let unchanged = |_: &Metadata| true;
+        atomic_write(&dir, "a.txt", b"ours", None, Replace::IfUnchanged(&unchanged)).unwrap();
+        assert_eq!(dir.read_to_string("a.txt").unwrap(), "ours");
+    }
+}
