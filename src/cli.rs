@@ -104,6 +104,11 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub(crate) max_rows: Option<usize>,
 
+    /// Rows describe_table and the schema resource count; a bigger table is "more than N rows",
+    /// with sqlite_stat1's estimate when the database has one [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_counted_rows: Option<usize>,
+
     /// Longest text or BLOB cell returned; longer ones are cut or summarised [default: 2000].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub(crate) max_cell_bytes: Option<u64>,

@@ -48,6 +48,7 @@ pub(crate) struct FileConfig {
     pub(crate) max_regex_bytes: Option<Size>,
     pub(crate) query_timeout: Option<Seconds>,
     pub(crate) max_rows: Option<usize>,
+    pub(crate) max_counted_rows: Option<usize>,
     pub(crate) max_cell_bytes: Option<Size>,
     pub(crate) max_value_bytes: Option<Size>,
     pub(crate) watch: Option<String>,
@@ -259,6 +260,12 @@ fn db_limits(args: &Args, file: &FileConfig, max_result_bytes: usize) -> anyhow:
             "query_timeout",
         )?,
         max_rows: count(args.max_rows, file.max_rows, db_defaults.max_rows, "max_rows")?,
+        max_counted_rows: count(
+            args.max_counted_rows,
+            file.max_counted_rows,
+            db_defaults.max_counted_rows,
+            "max_counted_rows",
+        )?,
         max_result_bytes,
         max_cell_bytes: memory(
             args.max_cell_bytes,

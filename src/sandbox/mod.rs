@@ -9,6 +9,7 @@
 pub(crate) mod edit;
 pub mod error;
 pub(crate) mod filter;
+pub(crate) mod lines;
 pub(crate) mod listing;
 pub mod path;
 pub mod platform;
@@ -144,6 +145,8 @@ pub struct Sandbox {
     protected: Vec<ProtectedFile>,
     /// `None`: every root whole. `Some`: only these subtrees (client roots, intersected).
     scopes: RwLock<Option<Arc<Vec<Loc>>>>,
+    /// Where lines start in the large files read lately (`lines.rs`).
+    lines: lines::LineIndex,
 }
 
 impl Sandbox {
@@ -151,7 +154,14 @@ impl Sandbox {
     /// directory, used to expand `~` in client paths.
     pub(crate) fn new(roots: Vec<Root>, limits: Limits, home: Option<PathBuf>) -> Self {
         let home = home.as_deref().and_then(host_components);
-        Sandbox { roots, limits, home, protected: Vec::new(), scopes: RwLock::new(None) }
+        Sandbox {
+            roots,
+            limits,
+            home,
+            protected: Vec::new(),
+            scopes: RwLock::new(None),
+            lines: lines::LineIndex::default(),
+        }
     }
 
     /// Protects a host file from the file tools: no write, edit, move, rename, copy onto or

@@ -11,6 +11,7 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use cap_std::fs::{File, Metadata};
 
 use crate::sandbox::error::{Error, Result};
+use crate::sandbox::lines::{FileKey, LineStart, Recorder};
 use crate::sandbox::root::Kind;
 use crate::sandbox::root::open_regular_file;
 use crate::sandbox::{Loc, Sandbox};
@@ -78,7 +79,19 @@ impl Sandbox {
         } else if request.head.is_some() || request.offset.is_some() || request.limit.is_some() {
             let first = request.offset.unwrap_or(1).max(1);
             let count = request.head.or(request.limit);
-            range(file, first, count, max).map_err(io_err)?
+            let key = FileKey::new(&path, &meta);
+            let (mut start, mut recorder) = self.lines.start_for(&key, first);
+            let mut file = file;
+            if let Some(at) = start
+                && !starts_a_line(&mut file, at).map_err(io_err)?
+            {
+                // The file changed without its size or time changing: scan from the start.
+                self.lines.forget(&key);
+                (start, recorder) = (None, Recorder::off());
+            }
+            let read = range(file, first, count, max, start, &mut recorder).map_err(io_err)?;
+            self.lines.record(&key, recorder);
+            read
         } else {
             if size > max {
                 return Err(Error::TooLarge {
@@ -177,32 +190,46 @@ pub(crate) fn not_text_at(bytes: &[u8]) -> Option<u64> {
 /// Long because it is one forward scan that handles both ends of the range, line endings, the
 /// byte budget and the cut line in a single pass, without keeping skipped lines.
 fn range(
-    file: File,
+    mut file: File,
     first: u64,
     count: Option<u64>,
     max: u64,
+    start: Option<LineStart>,
+    recorder: &mut Recorder,
 ) -> io::Result<(Vec<u8>, Option<String>)> {
+    let (mut line, mut at) = start.map_or((1, 0), |s| (s.line, s.offset));
+    if at > 0 {
+        file.seek(SeekFrom::Start(at))?;
+    }
     let mut reader = BufReader::with_capacity(CHUNK_BYTES, file);
-    let mut line = 1u64;
-    // Skip to the start of line `first`.
+    // Skip to the start of line `first`, noting line starts for the index as they pass.
     while line < first {
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
             return Ok((Vec::new(), Some(format!("[offset {first} is past the end of the file]"))));
         }
-        let wanted = (first - line) as usize;
-        match memchr::memchr_iter(b'\n', buf).enumerate().find(|(i, _)| i + 1 == wanted) {
-            Some((_, pos)) => {
-                line = first;
-                reader.consume(pos + 1);
+        let mut used = buf.len();
+        if recorder.is_on() {
+            for pos in memchr::memchr_iter(b'\n', buf) {
+                line += 1;
+                recorder.saw(line, at + pos as u64 + 1);
+                if line == first {
+                    used = pos + 1;
+                    break;
+                }
             }
-            None => {
-                let n = memchr::memchr_iter(b'\n', buf).count();
-                line += n as u64;
-                let len = buf.len();
-                reader.consume(len);
+        } else {
+            let wanted = (first - line) as usize;
+            match memchr::memchr_iter(b'\n', buf).enumerate().find(|(i, _)| i + 1 == wanted) {
+                Some((_, pos)) => {
+                    line = first;
+                    used = pos + 1;
+                }
+                None => line += memchr::memchr_iter(b'\n', buf).count() as u64,
             }
         }
+        at += used as u64;
+        reader.consume(used);
     }
     let mut out = Vec::new();
     let mut taken = 0u64;
@@ -252,6 +279,17 @@ fn range(
         None
     };
     Ok((out, note))
+}
+
+/// Whether the byte before `start` is still a newline (so the indexed line still starts there).
+fn starts_a_line(file: &mut File, start: LineStart) -> io::Result<bool> {
+    let mut byte = [0u8];
+    file.seek(SeekFrom::Start(start.offset - 1))?;
+    match file.read_exact(&mut byte) {
+        Ok(()) => Ok(byte[0] == b'\n'),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The last `n` lines, at most `max` bytes (whole lines when possible). Reads backward from the

@@ -218,7 +218,7 @@ fn schema_text(database: &Database, schema: &Schema) -> String {
         schema.tables.len()
     );
     for (table, columns, rows) in &schema.tables {
-        text.push_str(&format!("-- table {table}: {columns} columns, {rows} rows\n"));
+        text.push_str(&format!("-- table {table}: {columns} columns, {rows}\n"));
     }
     for (kind, name, _) in &schema.objects {
         if kind == "view" {

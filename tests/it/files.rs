@@ -217,6 +217,75 @@ fn write_file_creates_replaces_and_keeps_permissions() {
     assert!(leftovers.is_empty());
 }
 
+/// The line at `n` of the indexed-file tests: widths vary so no two checkpoints are evenly spaced.
+fn numbered_line(n: u64) -> String {
+    format!("line {n}: {}\n", "x".repeat((n * 7 % 41) as usize))
+}
+
+#[test]
+fn line_ranges_deep_in_a_large_file_are_right_on_every_read_and_after_every_change() {
+    const LINES: u64 = 200_000;
+    let mut server = TestServer::builder().start_with(|_, root| {
+        let text: String = (1..=LINES).map(numbered_line).collect();
+        fs::write(root.join("big.log"), text).unwrap();
+    });
+    let path = server.root.join("big.log");
+    assert!(fs::metadata(&path).unwrap().len() > 2 << 20, "large enough to be indexed");
+    let read =
+        |server: &mut TestServer, offset: u64| {
+            text(&server.call_ok(
+                "read_text_file",
+                json!({"path": "big.log", "offset": offset, "limit": 2}),
+            ))
+        };
+    // First reads build the index, later ones use it: around checkpoints (every 256 lines), far
+    // before and after the indexed end, and the last line.
+    for offset in
+        [150_000, 3, 257, 256, 258, 70_001, 150_000, 199_999, 200_000, 150_001, 77 * 256 + 1]
+    {
+        let got = read(&mut server, offset);
+        let want = if offset < LINES {
+            numbered_line(offset) + &numbered_line(offset + 1)
+        } else {
+            numbered_line(offset)
+        };
+        assert!(got.starts_with(&want), "offset {offset}: {got}");
+    }
+    assert!(read(&mut server, LINES + 1).contains("past the end"));
+
+    // A change of size drops the index: two lines added at the top shift every line down.
+    let old = fs::read(&path).unwrap();
+    let mut shifted = b"new 1\nnew 2\n".to_vec();
+    shifted.extend_from_slice(&old);
+    fs::write(&path, &shifted).unwrap();
+    let got = read(&mut server, 150_002);
+    assert!(got.starts_with(&numbered_line(150_000)), "after the change: {got}");
+
+    // The same size, inode and modification time but other content (a rewrite in place with the
+    // time set back): lines of `width` bytes, the width chosen so that no place where a line
+    // started before (so no checkpoint) starts a line now. The read notices and scans from the
+    // start: a stale index would count lines from a checkpoint and find line 190,000.
+    let _ = read(&mut server, 190_000);
+    let modified = fs::metadata(&path).unwrap().modified().unwrap();
+    let old_starts: Vec<usize> = std::iter::once(0)
+        .chain(shifted.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1))
+        .collect();
+    let width =
+        (101..).find(|w| old_starts.iter().all(|start| *start == 0 || start % w != 0)).unwrap();
+    let rewritten: Vec<u8> = (0..shifted.len())
+        .map(|i| if i % width == width - 1 || i == shifted.len() - 1 { b'\n' } else { b'z' })
+        .collect();
+    let mut file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut file, &rewritten).unwrap();
+    file.set_modified(modified).unwrap();
+    drop(file);
+    assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), modified);
+    let got = read(&mut server, 190_000);
+    assert!(got.contains("offset 190000 is past the end"), "a stale index was used: {got}");
+    let got = read(&mut server, 3);
+    assert!(got.starts_with(&"z".repeat(width - 1)), "{got}");
+}
+
 #[test]
 fn edit_file_applies_edits_and_returns_a_diff() {
     let mut server = TestServer::start();

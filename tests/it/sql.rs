@@ -637,6 +637,38 @@ fn describe_table_lists_columns_keys_indexes_and_foreign_keys() {
     assert!(plan["plan"].to_string().contains("orders_customer"), "{plan}");
 }
 
+#[test]
+fn describe_table_counts_rows_up_to_max_counted_rows_and_then_says_more_than() {
+    // order_items has 7,500 rows: a bound of exactly 7,500 counts them, one less stops.
+    for (bound, exact) in [("7500", true), ("7499", false)] {
+        let mut server = shop_server(&["--max-counted-rows", bound]);
+        let d = structured(
+            &mut server,
+            "describe_table",
+            json!({ "db": "shop", "table_name": "order_items" }),
+        );
+        if exact {
+            assert_eq!(d["row_count"], 7500, "{d}");
+            assert!(d.get("row_count_more_than").is_none(), "{d}");
+        } else {
+            assert_eq!(d["row_count"], Value::Null, "{d}");
+            assert_eq!(d["row_count_more_than"], 7499, "{d}");
+        }
+        let args = json!({ "db": "shop", "table_name": "order_items" });
+        let described = text(&server.call_ok("describe_table", args));
+        let expected = if exact { ", 7500 rows" } else { ", more than 7499 rows (" };
+        assert!(described.contains(expected), "{described}");
+        let schema = server.request("resources/read", json!({ "uri": "sqlite://shop/schema" }));
+        let schema =
+            schema["result"]["contents"][0]["text"].as_str().unwrap_or_default().to_owned();
+        let expected =
+            if exact { "order_items: 4 columns, 7500 rows\n" } else { "more than 7499 rows (" };
+        assert!(schema.contains(expected), "{schema}");
+    }
+    let err = start_error(&["--max-counted-rows", "0", "."]);
+    assert!(err.contains("--max-counted-rows"), "{err}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Resources and completion
 

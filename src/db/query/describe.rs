@@ -58,7 +58,43 @@ pub(crate) struct TableDescription {
     pub(crate) indexes: Vec<IndexInfo>,
     pub(crate) foreign_keys: Vec<ForeignKeyInfo>,
     /// Row count (tables only; `None` for views).
-    pub(crate) row_count: Option<u64>,
+    pub(crate) row_count: Option<RowCount>,
+}
+
+/// How many rows a table has, counted up to `--max-counted-rows` so that describing a table costs
+/// the same whatever its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowCount {
+    /// Counted to the end.
+    Exact(u64),
+    /// Counting stopped after `counted` rows; `estimate` is the table's size from `sqlite_stat1`
+    /// (written by `ANALYZE`), when there is one.
+    MoreThan { counted: u64, estimate: Option<u64> },
+}
+
+impl RowCount {
+    /// The exact count, when the count finished.
+    pub(crate) fn exact(self) -> Option<u64> {
+        match self {
+            RowCount::Exact(n) => Some(n),
+            RowCount::MoreThan { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for RowCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RowCount::Exact(n) => write!(f, "{n} rows"),
+            RowCount::MoreThan { counted, estimate } => {
+                write!(f, "more than {counted} rows (")?;
+                if let Some(estimate) = estimate {
+                    write!(f, "about {estimate} by sqlite_stat1; ")?;
+                }
+                write!(f, "counting stops there; SELECT count(*) gives the exact number)")
+            }
+        }
+    }
 }
 
 /// The whole schema: every object's DDL, and per table a column and row count.
@@ -67,7 +103,7 @@ pub(crate) struct Schema {
     /// `(type, name, sql)` of every object, tables first.
     pub(crate) objects: Vec<(String, String, Option<String>)>,
     /// `(table, columns, rows)` for every table.
-    pub(crate) tables: Vec<(String, usize, u64)>,
+    pub(crate) tables: Vec<(String, usize, RowCount)>,
 }
 
 impl Session {
@@ -232,13 +268,54 @@ impl Session {
             })
     }
 
-    fn count_rows(&self, table: &str) -> Result<u64> {
-        self.conn
-            .query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| {
-                r.get::<_, i64>(0)
-            })
+    /// The table's rows, counted up to `--max-counted-rows`: a full `count(*)` reads every page
+    /// of the table (seconds at 100M rows), so the count stops one row past the bound.
+    fn count_rows(&self, table: &str) -> Result<RowCount> {
+        let bound = u64::try_from(self.limits.max_counted_rows).unwrap_or(u64::MAX);
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {})",
+            quote_ident(table),
+            bound.saturating_add(1).min(i64::MAX as u64)
+        );
+        let counted = self
+            .conn
+            .query_row(&sql, [], |r| r.get::<_, i64>(0))
             .map(|n| n.max(0) as u64)
-            .map_err(|e| self.map_err(e))
+            .map_err(|e| self.map_err(e))?;
+        if counted <= bound {
+            return Ok(RowCount::Exact(counted));
+        }
+        Ok(RowCount::MoreThan { counted: bound, estimate: self.stat1_rows(table)? })
+    }
+
+    /// The table's row count as `ANALYZE` last recorded it in `sqlite_stat1` (the first number of
+    /// any of its rows), if the database has that table and a row for this one.
+    fn stat1_rows(&self, table: &str) -> Result<Option<u64>> {
+        let has_stat1: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.map_err(e))?;
+        if !has_stat1 {
+            return Ok(None);
+        }
+        let stat: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = ?1 ORDER BY idx IS NOT NULL LIMIT 1",
+                [table],
+                |r| r.get(0),
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })
+            .map_err(|e| self.map_err(e))?;
+        Ok(stat.and_then(|s| s.split_whitespace().next()?.parse().ok()))
     }
 }
 
@@ -261,9 +338,28 @@ mod tests {
         assert_eq!(t.name, "t");
         assert_eq!(t.columns.len(), 3);
         assert_eq!(t.indexes[0].columns, vec!["name"]);
-        assert_eq!(t.row_count, Some(3));
+        assert_eq!(t.row_count, Some(RowCount::Exact(3)));
         let err = session.describe("x); DROP TABLE t; --", &flag()).unwrap_err();
         assert!(matches!(err, Error::NoSuchTable { .. }), "{err}");
-        assert_eq!(session.describe("t", &flag()).unwrap().row_count, Some(3));
+        assert_eq!(session.describe("t", &flag()).unwrap().row_count, Some(RowCount::Exact(3)));
+    }
+
+    #[test]
+    fn counting_stops_one_past_the_bound_and_reports_sqlite_stat1s_estimate() {
+        let (_dir, mut session) = database(true);
+        // t has 3 rows: a bound of 3 still counts them exactly; 2 stops and says "more than".
+        session.limits.max_counted_rows = 3;
+        assert_eq!(session.describe("t", &flag()).unwrap().row_count, Some(RowCount::Exact(3)));
+        session.limits.max_counted_rows = 2;
+        let more = RowCount::MoreThan { counted: 2, estimate: None };
+        assert_eq!(session.describe("t", &flag()).unwrap().row_count, Some(more));
+        assert_eq!(session.schema(&flag()).unwrap().tables[0].2, more);
+        // After ANALYZE (run by the owner, outside the server), the estimate comes with it.
+        session.conn.execute_batch("ANALYZE").unwrap();
+        let estimated = RowCount::MoreThan { counted: 2, estimate: Some(3) };
+        assert_eq!(session.describe("t", &flag()).unwrap().row_count, Some(estimated));
+        assert!(estimated.to_string().starts_with("more than 2 rows (about 3 by sqlite_stat1"));
+        // Views are not counted.
+        assert_eq!(session.describe("v", &flag()).unwrap().row_count, None);
     }
 }

@@ -25,12 +25,14 @@ use crate::db::value::{Rows, Value};
 
 mod describe;
 
-pub(crate) use describe::{Schema, TableDescription, TableEntry};
+pub(crate) use describe::{RowCount, Schema, TableDescription, TableEntry};
 
 /// How long one query may run.
 pub(crate) const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Rows per page of a query result.
 pub(crate) const DEFAULT_MAX_ROWS: usize = 500;
+/// Rows `describe_table` and the schema resource count before they stop and say "more than".
+pub(crate) const DEFAULT_MAX_COUNTED_ROWS: usize = 10_000;
 /// Bytes of one cell (text or BLOB) returned; longer ones are cut or summarised.
 pub(crate) const DEFAULT_MAX_CELL_BYTES: usize = 2000;
 /// Largest string or BLOB SQL may build (`SQLITE_LIMIT_LENGTH`), so `zeroblob(500000000)` fails.
@@ -53,6 +55,8 @@ pub(crate) struct DbLimits {
     pub(crate) max_cell_bytes: usize,
     /// `--max-value-bytes`: largest string or BLOB SQL may build.
     pub(crate) max_value_bytes: usize,
+    /// `--max-counted-rows`: rows a description counts before it says "more than".
+    pub(crate) max_counted_rows: usize,
 }
 
 impl Default for DbLimits {
@@ -63,6 +67,7 @@ impl Default for DbLimits {
             max_result_bytes: 1024 * 1024,
             max_cell_bytes: DEFAULT_MAX_CELL_BYTES,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            max_counted_rows: DEFAULT_MAX_COUNTED_ROWS,
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 use crate::db;
-use crate::db::query::{TableDescription, WriteOutcome};
+use crate::db::query::{RowCount, TableDescription, WriteOutcome};
 use crate::db::value::{Rows, Value};
 use crate::server::render::{human_size, structured};
 
@@ -145,8 +145,15 @@ pub(crate) struct DescribeTableOutput {
     pub(crate) columns: Vec<ColumnOutput>,
     pub(crate) indexes: Vec<IndexOutput>,
     pub(crate) foreign_keys: Vec<ForeignKeyOutput>,
-    /// Rows in the table (null for views).
+    /// Rows in the table: null for views, and for a table with more than --max-counted-rows
+    /// rows (see row_count_more_than).
     pub(crate) row_count: Option<u64>,
+    /// Set when counting stopped: the table has more rows than this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) row_count_more_than: Option<u64>,
+    /// The table's size as ANALYZE recorded it in sqlite_stat1, when counting stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) row_count_estimate: Option<u64>,
     /// The CREATE statement.
     pub(crate) sql: Option<String>,
 }
@@ -272,7 +279,7 @@ pub(crate) fn render_tables(db: &str, tables: Vec<db::query::TableEntry>) -> Cal
 pub(crate) fn render_description(db: &str, d: TableDescription) -> CallToolResult {
     let mut text = format!("{} {} in database \"{db}\"", d.kind, d.name);
     if let Some(rows) = d.row_count {
-        text.push_str(&format!(", {rows} rows"));
+        text.push_str(&format!(", {rows}"));
     }
     text.push_str("\ncolumns:\n");
     for c in d.columns.iter().filter(|c| !c.hidden) {
@@ -328,7 +335,15 @@ pub(crate) fn describe_output(db: &str, d: TableDescription) -> DescribeTableOut
         db: db.to_owned(),
         name: d.name,
         kind: d.kind,
-        row_count: d.row_count,
+        row_count: d.row_count.and_then(RowCount::exact),
+        row_count_more_than: match d.row_count {
+            Some(RowCount::MoreThan { counted, .. }) => Some(counted),
+            _ => None,
+        },
+        row_count_estimate: match d.row_count {
+            Some(RowCount::MoreThan { estimate, .. }) => estimate,
+            _ => None,
+        },
         sql: d.sql,
         columns: d
             .columns
