@@ -8,6 +8,7 @@ pub(crate) mod progress;
 pub(crate) mod render;
 pub(crate) mod resources;
 pub(crate) mod roots;
+pub(crate) mod spliced;
 pub(crate) mod subscriptions;
 pub(crate) mod tools;
 pub(crate) mod transport;

@@ -15,8 +15,9 @@ use serde::Serialize;
 /// A successful result with text for the model and the same facts as `structuredContent`.
 pub(crate) fn structured<T: Serialize>(blocks: Vec<ContentBlock>, value: &T) -> CallToolResult {
     let mut result = CallToolResult::success(blocks);
-    match serde_json::to_value(value) {
-        Ok(json) => result.structured_content = Some(json),
+    // Serialized once, here, and written into the response by the transport (`spliced`).
+    match crate::server::spliced::stash(value) {
+        Ok(token) => result.structured_content = Some(token),
         Err(err) => tracing::error!(error = %err, "could not serialize structured tool output"),
     }
     result

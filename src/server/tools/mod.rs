@@ -208,6 +208,7 @@ fn stopped_early(result: &mut CallToolResult, what: &str, timeout: std::time::Du
         "[stopped early: {what} reached --tool-timeout ({}s), so this result is partial; narrow the path or the pattern, or raise --tool-timeout]",
         timeout.as_secs_f64()
     )));
+    crate::server::spliced::materialize(&mut result.structured_content);
     if let Some(serde_json::Value::Object(fields)) = &mut result.structured_content
         && fields.contains_key("truncated")
     {

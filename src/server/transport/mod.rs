@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use rmcp::RoleServer;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, ErrorCode, GetMeta, JsonRpcMessage,
-    ProtocolVersion, RequestId, ServerJsonRpcMessage,
+    ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::transport::Transport;
 use serde_json::{Value, json};
@@ -44,6 +44,8 @@ mod outbox;
 use frames::{STANDARD_REQUESTS, classify_invalid, id_from_head, name_missing_method};
 pub(crate) use outbox::{Backlog, FrameLimits, Signals};
 use outbox::{Outbox, lock};
+
+use crate::server::spliced;
 
 /// How much of an oversized line is kept to find its `id`.
 const HEAD_BYTES: usize = 4 * 1024;
@@ -304,6 +306,35 @@ where
     }
 }
 
+/// A tool result's structured output, serialized by `render::structured` and waiting in
+/// `spliced`: taken out of the message (which then carries none).
+fn take_structured(item: &mut ServerJsonRpcMessage) -> Option<Vec<u8>> {
+    let JsonRpcMessage::Response(response) = item else { return None };
+    let ServerResult::CallToolResult(result) = &mut response.result else { return None };
+    let json = result.structured_content.as_ref().and_then(spliced::take)?;
+    result.structured_content = None;
+    Some(json)
+}
+
+/// The line for `item`, with `structured` (if any) spliced in as its `structuredContent`.
+fn serialize(
+    item: &mut ServerJsonRpcMessage,
+    structured: Option<Vec<u8>>,
+) -> serde_json::Result<Vec<u8>> {
+    let bytes = serde_json::to_vec(&*item)?;
+    let Some(json) = structured else { return Ok(bytes) };
+    if let Some(line) = spliced::splice(bytes, &json) {
+        return Ok(line);
+    }
+    // Not the shape splicing expects (never, with rmcp's types): build it the slow way.
+    if let JsonRpcMessage::Response(response) = item
+        && let ServerResult::CallToolResult(result) = &mut response.result
+    {
+        result.structured_content = Some(serde_json::from_slice(&json)?);
+    }
+    serde_json::to_vec(&*item)
+}
+
 impl<R> Transport<RoleServer> for LineTransport<R>
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -322,7 +353,8 @@ where
             }
             _ => None,
         };
-        let queued = serde_json::to_vec(&item)
+        let structured = take_structured(&mut item);
+        let queued = serialize(&mut item, structured)
             .map_err(std::io::Error::other)
             .and_then(|bytes| self.outbox.push(bytes));
         if let Some(id) = &id {
