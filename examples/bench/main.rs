@@ -8,6 +8,7 @@
 //! Usage: bench [--smoke] [--server PATH] [--out FILE] [--work DIR]
 
 mod client;
+mod peers;
 mod workload;
 
 use std::fmt::Write as _;
@@ -241,6 +242,7 @@ fn main() {
     bench.shutdown();
     bench.hostile();
     write_report(&out, &bench);
+    peers::side_by_side(&bench, &out);
     eprintln!("wrote {}", out.display());
 }
 
