@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+use notify::EventKindMask;
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RemoveKind};
 use notify::{RecursiveMode, Watcher as _};
 
@@ -28,6 +29,17 @@ pub(super) enum Msg {
     Untrack(Target),
     Stop,
 }
+
+/// The events the system watchers are asked for: changes, and a write's close. Not opens, nor
+/// metadata-only changes, which never change what a subscriber sees: asked for every open (as
+/// notify does by default on Linux), a grep of 100,000 files queued 100,000 events for the
+/// watcher to wake up for and discard, overflowed the kernel's queue (16,384 by default) and
+/// made the watcher rescan every root as if everything had changed.
+const EVENTS: EventKindMask = EventKindMask::CREATE
+    .union(EventKindMask::REMOVE)
+    .union(EventKindMask::MODIFY_DATA)
+    .union(EventKindMask::MODIFY_NAME)
+    .union(EventKindMask::ACCESS_CLOSE);
 
 /// What a batch's event says about a path.
 pub(super) const CONTENT: u8 = 1;
@@ -142,7 +154,7 @@ impl State {
             self.extra_polled = !self.extra.is_empty();
             return;
         }
-        let config = notify::Config::default().with_follow_symlinks(false);
+        let config = notify::Config::default().with_follow_symlinks(false).with_event_kinds(EVENTS);
         let tx = self.tx.clone();
         match notify::RecommendedWatcher::new(move |e| drop(tx.send(Msg::Event(e))), config) {
             Ok(watcher) => {
@@ -166,7 +178,7 @@ impl State {
             let tx = self.tx.clone();
             let watched = notify::RecommendedWatcher::new(
                 move |e| drop(tx.send(Msg::Event(e))),
-                notify::Config::default(),
+                notify::Config::default().with_event_kinds(EVENTS),
             )
             .and_then(|mut watcher| {
                 let mut dirs: Vec<PathBuf> = self

@@ -225,6 +225,39 @@ fn a_burst_of_5000_files_is_coalesced_into_a_few_notifications() {
     assert!((1..=5).contains(&updates), "{updates} updates of the directory for 5,000 new files");
 }
 
+/// Reading is not changing: 20,000 files read while the server cannot drain its events (stopped)
+/// queue nothing for it. A watcher that also asked for opens (notify's default on Linux)
+/// overflowed the kernel's queue of 16,384 events here, lost track, and told every subscriber
+/// that everything had changed.
+#[cfg(unix)]
+#[test]
+fn reading_many_files_notifies_no_one() {
+    const FILES: usize = 20_000;
+    let mut server = TestServer::builder().args(["--debounce", "30ms"]).start_with(|_, root| {
+        let dir = root.join("many");
+        std::fs::create_dir(&dir).unwrap();
+        for i in 0..FILES {
+            std::fs::write(dir.join(format!("f{i:05}.txt")), "x\n").unwrap();
+        }
+    });
+    server.wait_stderr("watching for changes", WAIT);
+    let read_only = subscribe_file(&mut server, "many/f00000.txt");
+    subscribe_file(&mut server, "README.md");
+    let signal = |sig: &str| {
+        let status = Command::new("kill").args([sig, &server.pid().to_string()]).status().unwrap();
+        assert!(status.success(), "kill {sig}");
+    };
+    signal("-STOP");
+    for i in 0..FILES {
+        let text = std::fs::read_to_string(server.path(&format!("many/f{i:05}.txt"))).unwrap();
+        assert_eq!(text, "x\n");
+    }
+    signal("-CONT");
+    sync_with_sentinel(&mut server, "README.md");
+    assert_eq!(take_updates(&mut server, &read_only), 0, "a file only read was reported changed");
+    assert_eq!(server.take_notifications(LIST_CHANGED).len(), 0, "reads changed the list");
+}
+
 #[test]
 fn ignored_paths_never_change_the_list_but_a_subscribed_ignored_file_updates() {
     let mut server = watched(&[]);
