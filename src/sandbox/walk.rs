@@ -233,6 +233,18 @@ impl Entry<'_> {
     pub(crate) fn open_file(&self) -> io::Result<(File, Metadata)> {
         open_regular_file(self.parent.get()?, self.name.as_ref())
     }
+
+    /// The root-relative path of the directory holding the entry.
+    pub(crate) fn parent_rel(&self) -> &RelPath {
+        self.parent.rel
+    }
+
+    /// A handle of its own to the directory holding the entry (a duplicate of the walk's), so
+    /// that another thread can open the entry with `open_regular_file` as `open_file` does, while
+    /// the walk goes on and closes its own handle as usual.
+    pub(crate) fn parent_handle(&self) -> io::Result<Dir> {
+        self.parent.get()?.try_clone()
+    }
 }
 
 /// A directory handle opened on first use and dropped when the walk descends.
