@@ -41,7 +41,11 @@ fn stash_lock() -> MutexGuard<'static, Option<Stash>> {
 
 /// Serializes `output` once and returns the token that stands for it in `structuredContent`.
 pub(crate) fn stash<T: Serialize>(output: &T) -> serde_json::Result<Value> {
-    let json = serde_json::to_vec(output)?;
+    serde_json::to_vec(output).map(stash_json)
+}
+
+/// Stashes output already serialized (a JSON object) and returns its token.
+pub(crate) fn stash_json(json: Vec<u8>) -> Value {
     let now = Instant::now();
     let mut guard = stash_lock();
     let stash = guard.get_or_insert_with(Stash::default);
@@ -51,7 +55,7 @@ pub(crate) fn stash<T: Serialize>(output: &T) -> serde_json::Result<Value> {
     stash.waiting.insert(id, (now, json));
     let mut token = serde_json::Map::new();
     token.insert(TOKEN_KEY.to_owned(), Value::from(id));
-    Ok(Value::Object(token))
+    Value::Object(token)
 }
 
 /// The bytes `value` stands for, if it is a token and they are still there (each only once).

@@ -138,6 +138,19 @@ impl RelPath {
             || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
     }
 
+    /// Like `strip_prefix`, borrowed: the path below `base` (empty for `base` itself).
+    pub(crate) fn str_below(&self, base: &RelPath) -> Option<&str> {
+        if base.is_root() {
+            Some(&self.0)
+        } else if self.0 == base.0 {
+            Some("")
+        } else if self.starts_with(base) {
+            Some(&self.0[base.0.len() + 1..])
+        } else {
+            None
+        }
+    }
+
     /// The part of `self` below `base`, if `self` lies beneath `base`.
     pub(crate) fn strip_prefix(&self, base: &RelPath) -> Option<RelPath> {
         if base.is_root() {

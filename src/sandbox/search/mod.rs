@@ -64,26 +64,23 @@ pub(crate) struct TreeOptions {
     pub(crate) include_ignored: bool,
 }
 
-/// One node of a tree, in walk (pre-)order.
-#[derive(Debug, Clone)]
-pub(crate) struct TreeEntry {
-    /// Path relative to the tree's directory.
-    pub(crate) rel: String,
-    /// The entry's name.
-    pub(crate) name: String,
-    /// Its kind.
-    pub(crate) kind: Kind,
-    /// 1 for the directory's own entries.
-    pub(crate) depth: usize,
+/// Where a tree or a search puts what it finds, in walk order, as it finds it: the server writes
+/// each entry straight into its answer, so no list of entries is held on the way.
+pub(crate) trait TreeSink {
+    /// Called once, before any entry, with the client-visible path of the walked directory.
+    fn start(&mut self, path: &str);
+    /// One entry: `rel` is its path relative to the walked directory (with `/`), `depth` 1 for
+    /// the directory's own entries.
+    fn entry(&mut self, rel: &str, name: &str, kind: Kind, depth: usize);
 }
 
-/// A directory tree, or the matches of a search.
+/// What a tree or a search found, besides the entries it gave its sink.
 #[derive(Debug)]
-pub(crate) struct TreeOut {
-    /// Client-visible path.
+pub(crate) struct TreeSummary {
+    /// Client-visible path of the walked directory.
     pub(crate) path: String,
-    /// Entries in walk order.
-    pub(crate) entries: Vec<TreeEntry>,
+    /// Entries given to the sink.
+    pub(crate) count: usize,
     /// Whether entries were left out because of the limits.
     pub(crate) truncated: bool,
     /// What the walk could not read.
@@ -178,8 +175,13 @@ impl Sandbox {
     }
 
     /// Walks a directory recursively for `directory_tree`, honouring ignore files unless asked not
-    /// to, at most `max_entries` entries and `max_result_bytes` of names.
-    pub(crate) fn directory_tree(&self, input: &str, options: &TreeOptions) -> Result<TreeOut> {
+    /// to, giving `sink` at most `max_entries` entries and about `max_result_bytes` of names.
+    pub(crate) fn directory_tree(
+        &self,
+        input: &str,
+        options: &TreeOptions,
+        sink: &mut dyn TreeSink,
+    ) -> Result<TreeSummary> {
         let (loc, path) = self.existing_dir(input)?;
         let exclude = Globs::new(&options.exclude, "excludePatterns")?;
         let walk_options = WalkOptions {
@@ -189,27 +191,29 @@ impl Sandbox {
             resume_after: None,
         };
         let mut budget = Budget::new(self.limits.max_entries, self.limits.max_result_bytes);
-        let mut entries = Vec::new();
+        let mut count = 0;
+        sink.start(&path);
         let stats = walk(self.root(&loc), &loc.rel, &walk_options, &mut |entry| {
-            let rel = entry.rel.strip_prefix(&loc.rel).unwrap_or_default().to_string();
-            if !budget.take(rel.len() + entry.depth * 2 + 2) {
+            let below = entry.rel.str_below(&loc.rel).unwrap_or_default();
+            if !budget.take(below.len() + entry.depth * 2 + 2) {
                 return Flow::Stop;
             }
-            entries.push(TreeEntry {
-                rel,
-                name: entry.name.to_owned(),
-                kind: entry.kind,
-                depth: entry.depth,
-            });
+            sink.entry(below, entry.name, entry.kind, entry.depth);
+            count += 1;
             Flow::Continue
         })
         .map_err(|e| Error::io("walking", &path, e))?;
-        Ok(TreeOut { path, entries, truncated: budget.exhausted, stats })
+        Ok(TreeSummary { path, count, truncated: budget.exhausted, stats })
     }
 
     /// Finds files and directories under a directory whose name (pattern without `/`) or relative
-    /// path (pattern with `/`) matches a glob.
-    pub(crate) fn search_files(&self, input: &str, options: &SearchOptions) -> Result<TreeOut> {
+    /// path (pattern with `/`) matches a glob, giving each to `sink`.
+    pub(crate) fn search_files(
+        &self,
+        input: &str,
+        options: &SearchOptions,
+        sink: &mut dyn TreeSink,
+    ) -> Result<TreeSummary> {
         let (loc, path) = self.existing_dir(input)?;
         let Some(pattern) = Globs::new(std::slice::from_ref(&options.pattern), "pattern")? else {
             return Err(Error::InvalidArgument(
@@ -225,25 +229,21 @@ impl Sandbox {
         };
         let max = options.max_results.unwrap_or(usize::MAX).min(self.limits.max_entries);
         let mut budget = Budget::new(max, self.limits.max_result_bytes);
-        let mut entries = Vec::new();
+        let mut count = 0;
+        sink.start(&path);
         let stats = walk(self.root(&loc), &loc.rel, &walk_options, &mut |entry| {
             let below = entry.rel.strip_prefix(&loc.rel).unwrap_or_default();
             if pattern.is_match(&below) {
                 if !budget.take(path.len() + below.as_str().len() + 2) {
                     return Flow::Stop;
                 }
-                let rel = below.to_string();
-                entries.push(TreeEntry {
-                    rel,
-                    name: entry.name.to_owned(),
-                    kind: entry.kind,
-                    depth: entry.depth,
-                });
+                sink.entry(below.as_str(), entry.name, entry.kind, entry.depth);
+                count += 1;
             }
             Flow::Continue
         })
         .map_err(|e| Error::io("walking", &path, e))?;
-        Ok(TreeOut { path, entries, truncated: budget.exhausted, stats })
+        Ok(TreeSummary { path, count, truncated: budget.exhausted, stats })
     }
 
     /// Size, times, kind and permissions of a file or directory (following symlinks inside the

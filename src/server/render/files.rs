@@ -8,7 +8,7 @@ use rmcp::model::{CallToolResult, ContentBlock, Resource, ResourceContents};
 use crate::sandbox::AllowedDir;
 use crate::sandbox::read::{BytesOut, TextOut};
 use crate::sandbox::root::Kind;
-use crate::sandbox::search::{FileInfo, GrepOut, Listing, TreeOut};
+use crate::sandbox::search::{FileInfo, GrepOut, Listing};
 use crate::sandbox::walk::WalkStats;
 use crate::sandbox::write::{ChangeOut, EditOut, WriteOut};
 use crate::server::render::file_outputs::*;
@@ -200,79 +200,6 @@ pub(crate) fn render_listing(listing: Listing, sizes: bool) -> CallToolResult {
             .collect(),
     };
     structured(vec![ContentBlock::text(lines.join("\n"))], &value)
-}
-
-pub(crate) fn render_tree(out: TreeOut) -> CallToolResult {
-    let mut text = format!("{}/\n", out.path.trim_end_matches('/'));
-    for entry in &out.entries {
-        text.push_str(&"  ".repeat(entry.depth));
-        text.push_str(&one_line(&entry.name));
-        text.push_str(entry_suffix(entry.kind));
-        text.push('\n');
-    }
-    if out.entries.is_empty() {
-        text.push_str("(empty, or everything in it is ignored; set includeIgnored: true to see ignored entries)\n");
-    }
-    if out.truncated {
-        text.push_str(&truncation_note(
-            out.entries.len(),
-            "entries",
-            "Narrow it with maxDepth, excludePatterns, or a subdirectory.",
-        ));
-    }
-    append_walk_stats(&mut text, &out.stats);
-    let value = DirectoryTreeOutput {
-        path: out.path,
-        truncated: out.truncated,
-        entries: out
-            .entries
-            .into_iter()
-            .map(|e| TreeEntryOutput {
-                path: e.rel,
-                kind: kind_name(e.kind).to_owned(),
-                depth: e.depth,
-            })
-            .collect(),
-    };
-    structured(vec![ContentBlock::text(text.trim_end().to_owned())], &value)
-}
-
-pub(crate) fn render_search(pattern: &str, out: TreeOut) -> CallToolResult {
-    let separator = std::path::MAIN_SEPARATOR;
-    let base = out.path.trim_end_matches(separator);
-    let matches: Vec<String> = out
-        .entries
-        .iter()
-        .map(|e| {
-            format!("{base}{separator}{}", e.rel.as_str().replace('/', &separator.to_string()))
-        })
-        .collect();
-    let mut text = if matches.is_empty() {
-        format!(
-            "No matches for \"{pattern}\" under {} (ignored files are skipped; set includeIgnored: true to search them)",
-            out.path
-        )
-    } else {
-        out.entries
-            .iter()
-            .zip(&matches)
-            .map(|(e, m)| format!("{}{}", one_line(m), if e.kind == Kind::Dir { "/" } else { "" }))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    if out.truncated {
-        text.push('\n');
-        text.push_str(&truncation_note(
-            matches.len(),
-            "matches",
-            "Use a more specific pattern, excludePatterns, or a subdirectory.",
-        ));
-    }
-    append_walk_stats(&mut text, &out.stats);
-    structured(
-        vec![ContentBlock::text(text)],
-        &SearchFilesOutput { path: out.path, matches, truncated: out.truncated },
-    )
 }
 
 pub(crate) fn render_grep(out: GrepOut) -> CallToolResult {

@@ -6,6 +6,8 @@
 pub(crate) mod file_outputs;
 pub(crate) mod files;
 pub(crate) mod sql;
+pub(crate) mod sql_outputs;
+pub(crate) mod tree;
 
 use std::time::SystemTime;
 
@@ -20,6 +22,13 @@ pub(crate) fn structured<T: Serialize>(blocks: Vec<ContentBlock>, value: &T) -> 
         Ok(token) => result.structured_content = Some(token),
         Err(err) => tracing::error!(error = %err, "could not serialize structured tool output"),
     }
+    result
+}
+
+/// Like `structured`, for output already serialized as JSON (`json` must be a JSON object).
+pub(crate) fn structured_json(blocks: Vec<ContentBlock>, json: Vec<u8>) -> CallToolResult {
+    let mut result = CallToolResult::success(blocks);
+    result.structured_content = Some(crate::server::spliced::stash_json(json));
     result
 }
 

@@ -1,209 +1,19 @@
-//! The SQL tools' structured outputs and renderers (shared with the database resources): pure
-//! functions from database results to tool results, one cell contract for every form.
+//! The SQL tools' renderers (shared with the database resources): pure functions from database
+//! results to tool results, one cell contract for every form. The output shapes are in
+//! `sql_outputs.rs`.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rmcp::model::{CallToolResult, ContentBlock, Resource};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use crate::db;
 use crate::db::query::{RowCount, TableDescription, WriteOutcome};
 use crate::db::value::{Rows, Value};
-use crate::server::render::{human_size, structured};
-
-/// Integers beyond this magnitude lose precision in JavaScript numbers, so they go out as strings.
-const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
-
-/// How `read_query` shows rows in its text (structured output is always columnar JSON).
-#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Format {
-    /// Compact columnar JSON (the default).
-    #[default]
-    Json,
-    /// A Markdown table.
-    Markdown,
-    /// CSV with a header row.
-    Csv,
-}
-
-/// The schema of `rows`: arrays of cells as `db::value` renders them.
-fn rows_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "array",
-        "items": {
-            "type": "array",
-            "items": {
-                "anyOf": [
-                    { "type": ["null", "number", "string"] },
-                    {
-                        "type": "object",
-                        "description": "A BLOB: base64 ($base64, encoded), or only its size ($blob, size) when larger than --max-cell-bytes.",
-                        "properties": {
-                            "$base64": { "const": true },
-                            "encoded": { "type": "string" },
-                            "$blob": { "const": true },
-                            "size": { "type": "integer", "minimum": 0 }
-                        }
-                    }
-                ]
-            }
-        }
-    })
-}
-
-/// A page of query results: compact columnar JSON.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct QueryOutput {
-    /// Column names.
-    pub(crate) columns: Vec<String>,
-    /// Declared column types (null for expressions).
-    pub(crate) types: Vec<Option<String>>,
-    /// Rows as arrays, in column order. NULL is null; integers beyond 2^53 are strings; BLOBs are
-    /// {"$base64": true, "encoded": ...}, or {"$blob": true, "size": N} when too large; long text
-    /// is cut with a "…[cut: N more bytes]" marker.
-    #[schemars(schema_with = "rows_schema")]
-    pub(crate) rows: Vec<Vec<Json>>,
-    /// Rows in this page.
-    pub(crate) row_count: usize,
-    /// Whether more rows follow.
-    pub(crate) truncated: bool,
-    /// Pass this as `cursor` (with the same query and params) for the next page.
-    pub(crate) next_cursor: Option<String>,
-}
-
-/// Output of `write_query` and `create_table`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct WriteOutput {
-    /// Rows inserted, updated or deleted.
-    pub(crate) rows_changed: u64,
-    /// The rows of a RETURNING clause.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) returning: Option<QueryOutput>,
-}
-
-/// One table or view.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct TableOutput {
-    /// Its name.
-    pub(crate) name: String,
-    /// "table" or "view".
-    #[serde(rename = "type")]
-    pub(crate) kind: String,
-}
-
-/// Output of `list_tables`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct ListTablesOutput {
-    /// The database.
-    pub(crate) db: String,
-    /// Its tables and views, by name.
-    pub(crate) tables: Vec<TableOutput>,
-}
-
-/// One column.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct ColumnOutput {
-    pub(crate) name: String,
-    #[serde(rename = "type")]
-    pub(crate) declared_type: String,
-    pub(crate) not_null: bool,
-    pub(crate) default: Option<String>,
-    /// Position in the primary key (1-based), 0 if not part of it.
-    pub(crate) primary_key: u32,
-}
-
-/// One index.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct IndexOutput {
-    pub(crate) name: String,
-    pub(crate) unique: bool,
-    pub(crate) columns: Vec<String>,
-}
-
-/// One foreign key column.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct ForeignKeyOutput {
-    pub(crate) column: String,
-    pub(crate) references_table: String,
-    pub(crate) references_column: Option<String>,
-    pub(crate) on_update: String,
-    pub(crate) on_delete: String,
-}
-
-/// Output of `describe_table`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct DescribeTableOutput {
-    pub(crate) db: String,
-    pub(crate) name: String,
-    #[serde(rename = "type")]
-    pub(crate) kind: String,
-    pub(crate) columns: Vec<ColumnOutput>,
-    pub(crate) indexes: Vec<IndexOutput>,
-    pub(crate) foreign_keys: Vec<ForeignKeyOutput>,
-    /// Rows in the table: null for views, and for a table with more than --max-counted-rows
-    /// rows (see row_count_more_than).
-    pub(crate) row_count: Option<u64>,
-    /// Set when counting stopped: the table has more rows than this.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) row_count_more_than: Option<u64>,
-    /// The table's size as ANALYZE recorded it in sqlite_stat1, when counting stopped.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) row_count_estimate: Option<u64>,
-    /// The CREATE statement.
-    pub(crate) sql: Option<String>,
-}
-
-/// One database.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct DatabaseOutput {
-    pub(crate) name: String,
-    pub(crate) path: String,
-    pub(crate) writable: bool,
-    pub(crate) size_bytes: u64,
-    pub(crate) tables: usize,
-}
-
-/// Output of `list_databases`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct ListDatabasesOutput {
-    pub(crate) databases: Vec<DatabaseOutput>,
-}
-
-/// One step of a query plan.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct PlanStepOutput {
-    pub(crate) id: i64,
-    pub(crate) parent: i64,
-    pub(crate) detail: String,
-}
-
-/// Output of `explain_query`.
-#[derive(Debug, Serialize, JsonSchema)]
-pub(crate) struct ExplainOutput {
-    pub(crate) plan: Vec<PlanStepOutput>,
-}
-
-/// A cell as JSON, per the result contract.
-pub(crate) fn cell_json(value: &Value) -> Json {
-    match value {
-        Value::Null => Json::Null,
-        Value::Integer(i) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(i) => json!(i),
-        Value::Integer(i) => json!(i.to_string()),
-        Value::Real(f) if f.is_finite() => json!(f),
-        Value::Real(f) => json!(f.to_string()),
-        Value::Text { text, omitted: 0 } => json!(text),
-        Value::Text { text, omitted } => json!(format!("{text}…[cut: {omitted} more bytes]")),
-        Value::Blob { bytes, omitted: 0 } => {
-            json!({"$base64": true, "encoded": BASE64.encode(bytes)})
-        }
-        Value::Blob { omitted, .. } => json!({"$blob": true, "size": omitted}),
-    }
-}
+pub(crate) use crate::server::render::sql_outputs::*;
+use crate::server::render::{human_size, structured, structured_json};
 
 /// A page of rows as columnar JSON; `fingerprint` (the query's) makes a cursor when more follow.
 pub(crate) fn query_output(rows: Rows, fingerprint: Option<u64>) -> QueryOutput {
@@ -217,14 +27,29 @@ pub(crate) fn query_output(rows: Rows, fingerprint: Option<u64>) -> QueryOutput 
         next_cursor,
         columns: rows.columns,
         types: rows.types,
-        rows: rows.rows.iter().map(|r| r.iter().map(cell_json).collect()).collect(),
+        rows: rows.rows.into_iter().map(|r| r.into_iter().map(Cell).collect()).collect(),
     }
 }
 
 pub(crate) fn render_rows(rows: Rows, fingerprint: u64, format: Format) -> CallToolResult {
     let output = query_output(rows, Some(fingerprint));
+    if matches!(format, Format::Json) {
+        // The text is the structured output itself: serialized once, for both.
+        return match serde_json::to_vec(&output) {
+            Ok(json) => {
+                let text = String::from_utf8_lossy(&json).into_owned();
+                structured_json(vec![ContentBlock::text(text)], json)
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not serialize a page of rows");
+                CallToolResult::error(vec![ContentBlock::text(format!(
+                    "could not serialize the rows: {err}"
+                ))])
+            }
+        };
+    }
     let mut text = match format {
-        Format::Json => serde_json::to_string(&output).unwrap_or_default(),
+        Format::Json => unreachable!("answered above"),
         Format::Markdown => markdown(&output),
         Format::Csv => csv(&output),
     };
@@ -453,10 +278,10 @@ fn csv(output: &QueryOutput) -> String {
 }
 
 /// A cell for Markdown or CSV: strings bare, NULL empty, everything else as JSON.
-fn plain(value: &Json) -> String {
-    match value {
+fn plain(cell: &Cell) -> String {
+    match cell_json(&cell.0) {
         Json::Null => String::new(),
-        Json::String(s) => s.clone(),
+        Json::String(s) => s,
         other => other.to_string(),
     }
 }
@@ -483,6 +308,8 @@ pub(crate) fn decode_cursor(cursor: &str, fingerprint: u64) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -510,6 +337,30 @@ mod tests {
     }
 
     #[test]
+    fn a_cell_serializes_to_exactly_its_json() {
+        let cells = [
+            Value::Null,
+            Value::Integer(42),
+            Value::Integer(-MAX_SAFE_INTEGER),
+            Value::Integer(MAX_SAFE_INTEGER + 1),
+            Value::Integer(i64::MIN),
+            Value::Real(1.5),
+            Value::Real(-0.1),
+            Value::Real(1e300),
+            Value::Real(f64::NAN),
+            Value::Real(f64::NEG_INFINITY),
+            Value::text("quote \" and \\ and \u{1} and é"),
+            Value::Text { text: "ab".into(), omitted: 3 },
+            Value::blob(vec![0, 255, 7]),
+            Value::Blob { bytes: vec![], omitted: 9000 },
+        ];
+        for value in cells {
+            let direct = serde_json::to_string(&Cell(value.clone())).unwrap();
+            assert_eq!(direct, cell_json(&value).to_string(), "{value:?}");
+        }
+    }
+
+    #[test]
     fn cursors_are_bound_to_their_query() {
         let fp = fingerprint("shop", "SELECT 1", None);
         let cursor = encode_cursor(500, fp);
@@ -527,7 +378,10 @@ mod tests {
         let output = QueryOutput {
             columns: vec!["a".into(), "b".into()],
             types: vec![None, None],
-            rows: vec![vec![json!("x|y"), json!(null)], vec![json!("q\"uote,d"), json!(3)]],
+            rows: vec![
+                vec![Cell(Value::text("x|y")), Cell(Value::Null)],
+                vec![Cell(Value::text("q\"uote,d")), Cell(Value::Integer(3))],
+            ],
             row_count: 2,
             truncated: false,
             next_cursor: None,

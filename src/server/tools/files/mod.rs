@@ -18,6 +18,7 @@ use crate::sandbox::search::{GrepOptions, SearchOptions, SortBy, TreeOptions};
 use crate::server::Server;
 use crate::server::render::file_outputs::*;
 use crate::server::render::files::*;
+use crate::server::render::tree::{SearchAnswer, TreeAnswer, render_search, render_tree};
 pub(crate) use params::*;
 
 #[tool_router(router = file_tools, vis = "pub(crate)")]
@@ -216,7 +217,10 @@ impl Server {
         self.run_walk(
             "walking a directory",
             &ctx,
-            move |s| s.directory_tree(&p.path, &options),
+            move |s| {
+                let mut answer = TreeAnswer::default();
+                s.directory_tree(&p.path, &options, &mut answer).map(|summary| (summary, answer))
+            },
             render_tree,
         )
         .await
@@ -266,7 +270,10 @@ impl Server {
         self.run_walk(
             "searching files",
             &ctx,
-            move |s| s.search_files(&p.path, &options),
+            move |s| {
+                let mut answer = SearchAnswer::default();
+                s.search_files(&p.path, &options, &mut answer).map(|summary| (summary, answer))
+            },
             move |out| render_search(&pattern, out),
         )
         .await
