@@ -147,6 +147,8 @@ pub struct Sandbox {
     scopes: RwLock<Option<Arc<Vec<Loc>>>>,
     /// Where lines start in the large files read lately (`lines.rs`).
     lines: lines::LineIndex,
+    /// `resources/list` walks paused between pages.
+    listings: search::PausedListings,
 }
 
 impl Sandbox {
@@ -161,6 +163,7 @@ impl Sandbox {
             protected: Vec::new(),
             scopes: RwLock::new(None),
             lines: lines::LineIndex::default(),
+            listings: search::PausedListings::default(),
         }
     }
 
@@ -388,6 +391,8 @@ impl Sandbox {
     /// keeps that root whole, and one unrelated to every root adds nothing. `None` removes the
     /// narrowing. Returns the client roots that matched nothing, for a warning.
     pub(crate) fn set_client_roots(&self, client_roots: Option<&[String]>) -> Vec<String> {
+        // A listing paused under the old roots never goes on under the new ones.
+        self.listings.clear();
         let Some(client_roots) = client_roots else {
             *self.scopes.write().unwrap_or_else(|e| e.into_inner()) = None;
             return Vec::new();

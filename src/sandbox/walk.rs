@@ -113,6 +113,8 @@ pub(crate) enum Flow {
     Continue,
     /// End the walk.
     Stop,
+    /// Stop before this entry: a walk kept in a `WalkState` visits it first when it goes on.
+    Pause,
 }
 
 /// One entry met by the walk.
@@ -140,86 +142,129 @@ pub(crate) struct WalkStats {
 /// Walks the directory `start` (root-relative, already resolved and known to be a directory),
 /// calling `visit` for each entry in walk order. Returns an error only when `start` itself cannot
 /// be read; unreadable subdirectories are counted in `WalkStats`.
-///
-/// Long because it is the walk's one loop: resuming, ignore rules, excludes, depth and the
-/// stack of frames (one open directory at a time) all act on the same entry.
 pub(crate) fn walk(
     root: &Root,
     start: &RelPath,
     options: &WalkOptions<'_>,
     visit: &mut dyn FnMut(&Entry<'_>) -> Flow,
 ) -> io::Result<WalkStats> {
-    let mut stats = WalkStats::default();
-    let ignore =
-        if options.respect_ignore { ancestors_ignore(root, start) } else { IgnoreStack::default() };
-    let first = read_frame(root, None, start, 0, &ignore, options.respect_ignore, &mut stats)?;
-    let mut stack = vec![first];
-    let progress = Progress::current();
-    while let Some(frame) = stack.last_mut() {
-        let Some((name, kind)) = frame.entries.get(frame.next).cloned() else {
-            stack.pop();
-            continue;
+    let mut state = WalkState::start(root, start, options)?;
+    state.run(root, options, visit);
+    Ok(state.stats)
+}
+
+/// A walk that can pause and go on later, where it paused, without reading again the
+/// directories it is in: what is left to visit in each directory on the current path (their
+/// entries, and at most one open directory handle). `resources/list` keeps one between pages.
+pub(crate) struct WalkState {
+    start: RelPath,
+    stack: Vec<Frame>,
+    stats: WalkStats,
+}
+
+impl WalkState {
+    /// A walk of `start` that has read `start` and visited nothing yet.
+    pub(crate) fn start(
+        root: &Root,
+        start: &RelPath,
+        options: &WalkOptions<'_>,
+    ) -> io::Result<Self> {
+        let mut stats = WalkStats::default();
+        let ignore = if options.respect_ignore {
+            ancestors_ignore(root, start)
+        } else {
+            IgnoreStack::default()
         };
-        frame.next += 1;
-        if let Some(progress) = &progress {
-            progress.entries.fetch_add(1, AtomicOrdering::Relaxed);
-            if progress.is_cancelled() {
-                break;
+        let first = read_frame(root, None, start, 0, &ignore, options.respect_ignore, &mut stats)?;
+        Ok(WalkState { start: start.clone(), stack: vec![first], stats })
+    }
+
+    /// Visits entries until `visit` stops or pauses the walk, or it ends; returns whether it
+    /// ended (a stopped or cancelled walk counts as ended). `root` and `options` must be those it
+    /// started with.
+    ///
+    /// Long because it is the walk's one loop: resuming, ignore rules, excludes, depth and the
+    /// stack of frames (one open directory at a time) all act on the same entry.
+    pub(crate) fn run(
+        &mut self,
+        root: &Root,
+        options: &WalkOptions<'_>,
+        visit: &mut dyn FnMut(&Entry<'_>) -> Flow,
+    ) -> bool {
+        let progress = Progress::current();
+        let WalkState { start, stack, stats } = self;
+        while let Some(frame) = stack.last_mut() {
+            let Some((name, kind)) = frame.entries.get(frame.next).cloned() else {
+                stack.pop();
+                continue;
+            };
+            frame.next += 1;
+            if let Some(progress) = &progress {
+                progress.entries.fetch_add(1, AtomicOrdering::Relaxed);
+                if progress.is_cancelled() {
+                    return true;
+                }
             }
-        }
-        let Some(rel) = frame.rel.join(&name) else { continue };
-        let depth = frame.depth + 1;
-        let mut report = true;
-        if let Some(after) = options.resume_after {
-            match rel.cmp_components(after) {
-                Ordering::Less if kind == Kind::Dir && after.starts_with(&rel) => report = false,
-                Ordering::Less => continue,
-                Ordering::Equal => report = false,
-                Ordering::Greater => {}
+            let Some(rel) = frame.rel.join(&name) else { continue };
+            let depth = frame.depth + 1;
+            let mut report = true;
+            if let Some(after) = options.resume_after {
+                match rel.cmp_components(after) {
+                    Ordering::Less if kind == Kind::Dir && after.starts_with(&rel) => {
+                        report = false
+                    }
+                    Ordering::Less => continue,
+                    Ordering::Equal => report = false,
+                    Ordering::Greater => {}
+                }
             }
-        }
-        if options.respect_ignore && filter::excluded(&frame.ignore, &rel, kind == Kind::Dir) {
-            continue;
-        }
-        if let Some(exclude) = options.exclude {
-            let below = rel.strip_prefix(start).unwrap_or_else(|| rel.clone());
-            if exclude.is_match(&below) {
+            if options.respect_ignore && filter::excluded(&frame.ignore, &rel, kind == Kind::Dir) {
                 continue;
             }
-        }
-        let flow = if report {
-            let parent = LazyDir { root, rel: &frame.rel, dir: &frame.dir };
-            visit(&Entry { rel: &rel, name: &name, kind, depth, parent: &parent })
-        } else {
-            Flow::Continue
-        };
-        match flow {
-            Flow::Stop => break,
-            Flow::Continue => {}
-        }
-        let deeper_allowed = options.max_depth.is_none_or(|max| depth < max);
-        if kind == Kind::Dir && deeper_allowed {
-            let ignore = frame.ignore.clone();
-            // The child is opened from the parent's handle (one step, following no link); the
-            // parent is then closed while its children are walked, and reopened on return if
-            // needed, so a walk holds a bounded number of descriptors.
-            let parent = std::mem::take(&mut frame.dir).into_inner();
-            let opened = read_frame(
-                root,
-                parent.as_ref().map(|dir| (dir, name.as_str())),
-                &rel,
-                depth,
-                &ignore,
-                options.respect_ignore,
-                &mut stats,
-            );
-            drop(parent);
-            if let Ok(child) = opened {
-                stack.push(child);
+            if let Some(exclude) = options.exclude {
+                let below = rel.strip_prefix(start).unwrap_or_else(|| rel.clone());
+                if exclude.is_match(&below) {
+                    continue;
+                }
+            }
+            let flow = if report {
+                let parent = LazyDir { root, rel: &frame.rel, dir: &frame.dir };
+                visit(&Entry { rel: &rel, name: &name, kind, depth, parent: &parent })
+            } else {
+                Flow::Continue
+            };
+            match flow {
+                Flow::Stop => return true,
+                Flow::Pause => {
+                    frame.next -= 1;
+                    return false;
+                }
+                Flow::Continue => {}
+            }
+            let deeper_allowed = options.max_depth.is_none_or(|max| depth < max);
+            if kind == Kind::Dir && deeper_allowed {
+                let ignore = frame.ignore.clone();
+                // The child is opened from the parent's handle (one step, following no link); the
+                // parent is then closed while its children are walked, and reopened on return if
+                // needed, so a walk holds a bounded number of descriptors.
+                let parent = std::mem::take(&mut frame.dir).into_inner();
+                let opened = read_frame(
+                    root,
+                    parent.as_ref().map(|dir| (dir, name.as_str())),
+                    &rel,
+                    depth,
+                    &ignore,
+                    options.respect_ignore,
+                    stats,
+                );
+                drop(parent);
+                if let Ok(child) = opened {
+                    stack.push(child);
+                }
             }
         }
+        true
     }
-    Ok(stats)
 }
 
 impl Entry<'_> {

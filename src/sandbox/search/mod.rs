@@ -5,7 +5,8 @@
 //! with `truncated` set when more was left out, and walks that hold one directory handle at a time
 //! (see `walk`).
 
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use cap_std::fs::Metadata;
 
@@ -13,7 +14,7 @@ use crate::sandbox::error::{Error, Result};
 use crate::sandbox::filter::Globs;
 use crate::sandbox::path::RelPath;
 use crate::sandbox::root::{Kind, Mode};
-use crate::sandbox::walk::{Flow, WalkOptions, WalkStats, walk};
+use crate::sandbox::walk::{Flow, WalkOptions, WalkState, WalkStats, walk};
 use crate::sandbox::{Loc, Sandbox};
 
 mod grep;
@@ -271,11 +272,19 @@ impl Sandbox {
     /// command-line order, then walk order), ignore files honoured. Starts after `after` (the last
     /// item of the previous page: a root's index and a path below it, as a cursor carries them).
     /// Returns the page and whether more files follow.
+    ///
+    /// A page that ends inside a walk pauses it and keeps it (`PausedListings`), so the next page
+    /// goes on from there without reading again the directories it is in: on a directory of
+    /// 100,000 files, a fresh walk per page would read and sort all of it for each of its pages.
+    /// A cursor with no paused walk (one too old, or from before a restart) walks afresh to the
+    /// same place.
     pub(crate) fn list_files_page(
         &self,
         after: Option<(usize, &RelPath)>,
         page_size: usize,
     ) -> Result<(Vec<FileItem>, bool)> {
+        let scopes = self.scopes();
+        let mut paused = after.and_then(|(root, rel)| self.listings.take(&scopes, root, rel));
         let mut items = Vec::new();
         let mut more = false;
         for scope in self.scope_starts() {
@@ -290,19 +299,32 @@ impl Sandbox {
                 _ => None,
             };
             let root = self.root(&scope);
-            let walk_options = WalkOptions {
+            let mut walk_options = WalkOptions {
                 respect_ignore: true,
                 exclude: None,
                 max_depth: None,
                 resume_after: resume,
             };
-            let walked = walk(root, &scope.rel, &walk_options, &mut |entry| {
+            let mut state = match paused.take_if(|p| p.scope == scope) {
+                Some(p) => {
+                    walk_options.resume_after = None;
+                    p.state
+                }
+                None => match WalkState::start(root, &scope.rel, &walk_options) {
+                    Ok(state) => state,
+                    Err(e) => {
+                        tracing::debug!(root = %root.display().display(), error = %e, "skipping unreadable scope in resource listing");
+                        continue;
+                    }
+                },
+            };
+            let ended = state.run(root, &walk_options, &mut |entry| {
                 if entry.kind != Kind::File {
                     return Flow::Continue;
                 }
                 if items.len() == page_size {
                     more = true;
-                    return Flow::Stop;
+                    return Flow::Pause;
                 }
                 let meta = entry.metadata().ok();
                 items.push(FileItem {
@@ -312,10 +334,16 @@ impl Sandbox {
                 });
                 Flow::Continue
             });
-            if let Err(e) = walked {
-                tracing::debug!(root = %root.display().display(), error = %e, "skipping unreadable scope in resource listing");
-            }
             if more {
+                if let (false, Some(last)) = (ended, items.last()) {
+                    self.listings.keep(PausedListing {
+                        scopes,
+                        scope,
+                        after: last.loc.clone(),
+                        state,
+                        at: Instant::now(),
+                    });
+                }
                 break;
             }
         }
@@ -365,5 +393,160 @@ fn sort_entries(entries: &mut [ListEntry], sort: SortBy) {
         SortBy::Size => {
             entries.sort_unstable_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)))
         }
+    }
+}
+
+/// `resources/list` walks paused at the end of a page, each waiting for the cursor of its last
+/// item. At most `MAX_PAUSED_LISTINGS`, each for at most `PAUSED_LISTING_TTL`: a paused walk holds
+/// the entries of the directories on its path and one directory handle.
+#[derive(Default)]
+pub(crate) struct PausedListings(Mutex<Vec<PausedListing>>);
+
+/// Paused listings kept at once (the oldest goes first).
+pub(crate) const MAX_PAUSED_LISTINGS: usize = 4;
+/// How long a paused listing waits for its next page.
+pub(crate) const PAUSED_LISTING_TTL: Duration = Duration::from_secs(120);
+
+pub(crate) struct PausedListing {
+    /// The client roots it was walked under: a listing never goes on under others.
+    scopes: Option<Arc<Vec<Loc>>>,
+    /// The scope it walks.
+    scope: Loc,
+    /// The last file of the page it ended.
+    after: Loc,
+    state: WalkState,
+    at: Instant,
+}
+
+impl PausedListings {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PausedListing>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the listing paused after `(root, rel)` under these client roots, if there is one.
+    fn take(
+        &self,
+        scopes: &Option<Arc<Vec<Loc>>>,
+        root: usize,
+        rel: &RelPath,
+    ) -> Option<PausedListing> {
+        let mut paused = self.lock();
+        paused.retain(|p| p.at.elapsed() < PAUSED_LISTING_TTL);
+        let same_scopes = |p: &PausedListing| match (&p.scopes, scopes) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        let at = paused
+            .iter()
+            .position(|p| p.after.root == root && p.after.rel == *rel && same_scopes(p))?;
+        Some(paused.swap_remove(at))
+    }
+
+    fn keep(&self, listing: PausedListing) {
+        let mut paused = self.lock();
+        paused.retain(|p| p.at.elapsed() < PAUSED_LISTING_TTL);
+        if paused.len() >= MAX_PAUSED_LISTINGS
+            && let Some(oldest) = (0..paused.len()).min_by_key(|&i| paused[i].at)
+        {
+            paused.swap_remove(oldest);
+        }
+        paused.push(listing);
+    }
+
+    /// Forgets every paused listing (the client roots changed).
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// How many are kept (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use cap_std::fs::Dir;
+
+    use super::*;
+    use crate::sandbox::root::{Mode, Root};
+    use crate::sandbox::walk::Progress;
+
+    /// A sandbox over a new directory with `flat/` (1,000 files) and `nested/a..e/` (20 each).
+    fn sandbox() -> (tempfile::TempDir, Sandbox) {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().canonicalize().unwrap();
+        std::fs::create_dir(path.join("flat")).unwrap();
+        for i in 0..1000 {
+            std::fs::write(path.join(format!("flat/f{i:04}")), "x").unwrap();
+        }
+        for d in ["a", "b", "c", "d", "e"] {
+            std::fs::create_dir_all(path.join(format!("nested/{d}"))).unwrap();
+            for i in 0..20 {
+                std::fs::write(path.join(format!("nested/{d}/g{i:02}")), "y").unwrap();
+            }
+        }
+        let dir = Dir::open_ambient_dir(&path, cap_std::ambient_authority()).unwrap();
+        let root = Root::new(path.clone(), path, Mode::Writable, dir);
+        (temp, Sandbox::new(vec![root], Default::default(), None))
+    }
+
+    /// Every page, and the entries each one examined; `fresh` forgets paused walks first.
+    fn all_pages(sandbox: &Sandbox, fresh: bool) -> (Vec<String>, Vec<u64>) {
+        let (mut files, mut examined) = (Vec::new(), Vec::new());
+        let mut after: Option<Loc> = None;
+        loop {
+            if fresh {
+                sandbox.listings.clear();
+            }
+            let progress = Arc::new(Progress::default());
+            let (page, more) = progress
+                .scope(|| sandbox.list_files_page(after.as_ref().map(|l| (l.root, &l.rel)), 100))
+                .unwrap();
+            examined.push(progress.entries());
+            files.extend(page.iter().map(|f| f.loc.rel.as_str().to_owned()));
+            after = page.last().map(|f| f.loc.clone());
+            if !more {
+                return (files, examined);
+            }
+        }
+    }
+
+    #[test]
+    fn listing_pages_go_on_where_the_last_stopped_without_reading_directories_again() {
+        let (_temp, sandbox) = sandbox();
+        let (files, examined) = all_pages(&sandbox, false);
+        assert_eq!(files.len(), 1100);
+        let mut sorted = files.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, files, "every file once, in walk order");
+        // Each page examines its 100 files, the one it paused at, and a directory or two; a
+        // fresh walk to page k would examine the (k - 1) * 100 files before it again.
+        for (page, n) in examined.iter().enumerate() {
+            assert!(*n <= 100 + 8, "page {page} examined {n} entries: {examined:?}");
+        }
+        assert_eq!(sandbox.listings.len(), 0, "a finished listing keeps nothing");
+
+        // Without paused walks (a cursor from before a restart), the same pages.
+        let (again, examined_fresh) = all_pages(&sandbox, true);
+        assert_eq!(again, files);
+        assert!(examined_fresh[9] > 900, "the fresh walk rescans: {examined_fresh:?}");
+    }
+
+    #[test]
+    fn paused_listings_are_bounded_and_forgotten_when_the_client_roots_change() {
+        let (_temp, sandbox) = sandbox();
+        for _ in 0..MAX_PAUSED_LISTINGS + 2 {
+            let (_, more) = sandbox.list_files_page(None, 10).unwrap();
+            assert!(more);
+        }
+        assert_eq!(sandbox.listings.len(), MAX_PAUSED_LISTINGS);
+        sandbox.set_client_roots(None);
+        assert_eq!(sandbox.listings.len(), 0);
     }
 }
