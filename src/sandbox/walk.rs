@@ -194,14 +194,22 @@ impl WalkState {
         let progress = Progress::current();
         let WalkState { start, stack, stats } = self;
         while let Some(frame) = stack.last_mut() {
-            let Some((name, kind)) = frame.entries.get(frame.next).cloned() else {
+            // Each entry is visited once, so its name is taken, not copied (and put back if the
+            // walk pauses on it).
+            let Some((name, kind)) =
+                frame.entries.get_mut(frame.next).map(|e| (std::mem::take(&mut e.0), e.1))
+            else {
                 stack.pop();
                 continue;
             };
             frame.next += 1;
             if let Some(progress) = &progress {
-                progress.entries.fetch_add(1, AtomicOrdering::Relaxed);
-                if progress.is_cancelled() {
+                let examined = progress.entries.fetch_add(1, AtomicOrdering::Relaxed);
+                // The client's cancel at every entry; the clock (a system call on some
+                // platforms) at every 64th.
+                let stop = progress.cancelled.load(AtomicOrdering::Relaxed)
+                    || (examined % 64 == 0 && progress.past_deadline());
+                if stop {
                     return true;
                 }
             }
@@ -237,6 +245,7 @@ impl WalkState {
                 Flow::Stop => return true,
                 Flow::Pause => {
                     frame.next -= 1;
+                    frame.entries[frame.next] = (name, kind);
                     return false;
                 }
                 Flow::Continue => {}

@@ -371,16 +371,16 @@ fn grep_parallel(
             }
             Flow::Continue
         });
+        if crate::sandbox::walk::Progress::current_is_cancelled() {
+            // The client gave up: do not search what is still queued.
+            stop.store(true, Ordering::Relaxed);
+        }
         if !batch.is_empty() {
             // The walk's last files (or those it stopped at: their results are merged and cut
             // like any other's, and `stop` makes the threads skip them).
             let _ = job_tx.send(batch);
         }
         drop(job_tx);
-        if crate::sandbox::walk::Progress::current_is_cancelled() {
-            // The client gave up: do not search what is still queued.
-            stop.store(true, Ordering::Relaxed);
-        }
         for done in done_rx.iter() {
             merge(collector, done);
             if collector.budget.exhausted {
