@@ -67,8 +67,11 @@ impl Client {
             }
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                // Stamped when the whole line has arrived: the server's part ends there, and
+                // parsing a large answer is the client's.
+                let arrived = Instant::now();
                 let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                if tx.send((Instant::now(), value)).is_err() {
+                if tx.send((arrived, value)).is_err() {
                     break;
                 }
             }

@@ -1126,8 +1126,9 @@ fn write_report(out: &Path, bench: &Bench) {
          directories with a `.gitignore`, a {} MB text file, a {}-row database, and a {}-file tree \
          in {} directories. Each heavy scenario runs {} times (3 on the largest tree), interleaved \
          with its comparison; light ones are timed over {} calls. Results are medians (min, max). \
-         Our side is a request on a running server, timed from sending to the response as a host \
-         sees it; the comparison is the tool run by a shell, process start included. Budgets are \
+         Our side is a request on a running server, timed from sending it to the arrival of the \
+         whole response line (before the client parses it); the comparison is the tool run by a \
+         shell, process start included, its output read. Budgets are \
          the goals of issue 14 and `docs/design.md`.\n",
         if plan.smoke { " --smoke (tiny workloads: not a measurement)" } else { "" },
         std::env::consts::OS,

@@ -107,8 +107,10 @@ impl Host {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                // Stamped on arrival, before parsing, as the main client does.
+                let arrived = Instant::now();
                 let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                if tx.send((Instant::now(), line.len(), value)).is_err() {
+                if tx.send((arrived, line.len(), value)).is_err() {
                     break;
                 }
             }
@@ -752,7 +754,8 @@ impl<'a> Peers<'a> {
              `bench/peers/`, on the same workloads as above. Each operation alternates between ours \
              and theirs call by call (which goes first alternates too), {} times for a heavy one \
              and {} times for a light one (a 2 KB read); results are medians (min, max), timed from \
-             sending a request to its response by the same client code for both sides (a start: \
+             sending a request to the arrival of its response line by the same client code for \
+             both sides (a start: \
              from spawning the process to the `initialize` answer). The ratio is ours / theirs of \
              the medians: below 1 we are faster (or smaller), above 1 they are. Ours runs with \
              limits raised so that no answer is truncated, as in the uncapped walks above, and \
