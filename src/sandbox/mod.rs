@@ -13,6 +13,7 @@ pub(crate) mod lines;
 pub(crate) mod listing;
 pub mod path;
 pub mod platform;
+pub(crate) mod prefetch;
 pub mod read;
 pub mod root;
 pub(crate) mod search;

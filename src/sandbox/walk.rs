@@ -6,7 +6,7 @@
 //! holds at most one directory handle at a time: a parent's handle is closed while its children
 //! are walked and reopened when needed. So a walk works with a small open-file limit, symlink loops
 //! cannot trap it, and memory is bounded by the sizes of the directories on the current path.
-//! Imports only `sandbox::{path, root, filter, error}`.
+//! Imports only `sandbox::{path, root, filter, prefetch}`.
 
 use std::cell::{OnceCell, RefCell};
 use std::cmp::Ordering;
@@ -14,11 +14,11 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 
-use cap_fs_ext::DirExt as _;
 use cap_std::fs::{Dir, File, Metadata};
 
 use crate::sandbox::filter::{self, Globs, IgnoreStack};
 use crate::sandbox::path::RelPath;
+use crate::sandbox::prefetch::{Listing, Prefetch, list_dir};
 use crate::sandbox::root::{Kind, Root, open_regular_file};
 
 /// How far a long call has got, and whether its client gave up on it. The server installs one
@@ -104,6 +104,10 @@ pub(crate) struct WalkOptions<'a> {
     pub(crate) max_depth: Option<usize>,
     /// Report only entries after this root-relative path in walk order (for pagination).
     pub(crate) resume_after: Option<&'a RelPath>,
+    /// Let a reader thread list directories ahead of a long walk (`prefetch.rs`). Worth it when
+    /// the walk's own work is light (trees, glob search, listings); grep already keeps the cores
+    /// busy searching files, and a reader only competes with its searchers.
+    pub(crate) read_ahead: bool,
 }
 
 /// What the visitor wants next.
@@ -160,7 +164,15 @@ pub(crate) struct WalkState {
     start: RelPath,
     stack: Vec<Frame>,
     stats: WalkStats,
+    /// Directories gone into so far.
+    entered: usize,
+    /// Directories it goes into before a reader lists ahead (`PREFETCH_AFTER`).
+    prefetch_after: usize,
 }
+
+/// Directories a walk goes into on its own before a reader lists the next ones ahead of it: a
+/// small walk never starts a thread.
+const PREFETCH_AFTER: usize = 8;
 
 impl WalkState {
     /// A walk of `start` that has read `start` and visited nothing yet.
@@ -176,23 +188,60 @@ impl WalkState {
             IgnoreStack::default()
         };
         let first = read_frame(root, None, start, 0, &ignore, options.respect_ignore, &mut stats)?;
-        Ok(WalkState { start: start.clone(), stack: vec![first], stats })
+        Ok(WalkState {
+            start: start.clone(),
+            stack: vec![first],
+            stats,
+            entered: 0,
+            prefetch_after: PREFETCH_AFTER,
+        })
     }
 
     /// Visits entries until `visit` stops or pauses the walk, or it ends; returns whether it
     /// ended (a stopped or cancelled walk counts as ended). `root` and `options` must be those it
-    /// started with.
-    ///
-    /// Long because it is the walk's one loop: resuming, ignore rules, excludes, depth and the
-    /// stack of frames (one open directory at a time) all act on the same entry.
+    /// started with. After `PREFETCH_AFTER` directories, a reader thread lists the next ones
+    /// ahead of it (`prefetch.rs`) until this returns.
     pub(crate) fn run(
         &mut self,
         root: &Root,
         options: &WalkOptions<'_>,
         visit: &mut dyn FnMut(&Entry<'_>) -> Flow,
     ) -> bool {
+        let prefetch = Prefetch::default();
+        std::thread::scope(|scope| {
+            let mut reader = None;
+            let mut tried = false;
+            let ended = self.steps(root, options, visit, &mut || {
+                if !tried {
+                    tried = true;
+                    // Spawning can fail (no threads left): the walk then reads on its own.
+                    reader = std::thread::Builder::new()
+                        .name("walk-ahead".to_owned())
+                        .spawn_scoped(scope, || prefetch.read_ahead(root))
+                        .ok();
+                }
+                reader.is_some().then_some(&prefetch)
+            });
+            prefetch.stop();
+            ended
+        })
+    }
+
+    /// The walk's one loop (see `run`); `ahead` is asked, whenever the walk goes into or out of
+    /// a directory, for the reader to offer the next directories to.
+    ///
+    /// Long because it is the walk's one loop: resuming, ignore rules, excludes, depth and the
+    /// stack of frames (one open directory at a time) all act on the same entry.
+    fn steps<'p>(
+        &mut self,
+        root: &Root,
+        options: &WalkOptions<'_>,
+        visit: &mut dyn FnMut(&Entry<'_>) -> Flow,
+        ahead: &mut dyn FnMut() -> Option<&'p Prefetch>,
+    ) -> bool {
         let progress = Progress::current();
-        let WalkState { start, stack, stats } = self;
+        let WalkState { start, stack, stats, entered, prefetch_after } = self;
+        let prefetch_after = *prefetch_after;
         while let Some(frame) = stack.last_mut() {
             // Each entry is visited once, so its name is taken, not copied (and put back if the
             // walk pauses on it).
@@ -200,6 +249,12 @@ impl WalkState {
                 frame.entries.get_mut(frame.next).map(|e| (std::mem::take(&mut e.0), e.1))
             else {
                 stack.pop();
+                if options.read_ahead
+                    && *entered >= prefetch_after
+                    && let (Some(prefetch), Some(top)) = (ahead(), stack.last_mut())
+                {
+                    offer(top, options, start, prefetch);
+                }
                 continue;
             };
             frame.next += 1;
@@ -253,22 +308,38 @@ impl WalkState {
             let deeper_allowed = options.max_depth.is_none_or(|max| depth < max);
             if kind == Kind::Dir && deeper_allowed {
                 let ignore = frame.ignore.clone();
-                // The child is opened from the parent's handle (one step, following no link); the
-                // parent is then closed while its children are walked, and reopened on return if
-                // needed, so a walk holds a bounded number of descriptors.
+                // The child is opened from the parent's handle (one step, following no link), or
+                // was listed ahead; the parent is then closed while its children are walked, and
+                // reopened on return if needed, so a walk holds a bounded number of descriptors.
                 let parent = std::mem::take(&mut frame.dir).into_inner();
-                let opened = read_frame(
-                    root,
-                    parent.as_ref().map(|dir| (dir, name.as_str())),
-                    &rel,
-                    depth,
-                    &ignore,
-                    options.respect_ignore,
-                    stats,
-                );
+                *entered += 1;
+                let prefetch =
+                    if options.read_ahead && *entered >= prefetch_after { ahead() } else { None };
+                let opened = match prefetch.and_then(|p| p.take(&rel)) {
+                    Some(Ok((entries, non_utf8))) => {
+                        stats.non_utf8_names += non_utf8;
+                        Ok(frame_of(root, &rel, depth, &ignore, options.respect_ignore, entries))
+                    }
+                    Some(Err(e)) => {
+                        stats.unreadable_dirs += 1;
+                        Err(e)
+                    }
+                    None => read_frame(
+                        root,
+                        parent.as_ref().map(|dir| (dir, name.as_str())),
+                        &rel,
+                        depth,
+                        &ignore,
+                        options.respect_ignore,
+                        stats,
+                    ),
+                };
                 drop(parent);
                 if let Ok(child) = opened {
                     stack.push(child);
+                    if let (Some(prefetch), Some(top)) = (prefetch, stack.last_mut()) {
+                        offer(top, options, start, prefetch);
+                    }
                 }
             }
         }
@@ -323,6 +394,8 @@ struct Frame {
     depth: usize,
     entries: Vec<(String, Kind)>,
     next: usize,
+    /// Entries before this one have been looked at for the reader (`offer`).
+    offered: usize,
     ignore: IgnoreStack,
     dir: OnceCell<Dir>,
 }
@@ -333,9 +406,7 @@ fn open_dir(root: &Root, rel: &RelPath) -> io::Result<Dir> {
     root.open_dir_strict(rel)
 }
 
-/// Reads one directory's entries (sorted by name) and the ignore rules that apply inside it.
-/// Reads one directory of a walk: `rel`, opened from its parent's handle when the caller has it
-/// (`parent`: the handle and the directory's name in it), else from the root.
+/// Reads one directory of a walk (see `list_dir`) and the ignore rules that apply inside it.
 fn read_frame(
     root: &Root,
     parent: Option<(&Dir, &str)>,
@@ -345,42 +416,78 @@ fn read_frame(
     respect_ignore: bool,
     stats: &mut WalkStats,
 ) -> io::Result<Frame> {
-    let result = (|| -> io::Result<(Dir, Vec<(String, Kind)>)> {
-        let dir = match parent {
-            Some((parent, name)) => parent.open_dir_nofollow(name)?,
-            None => open_dir(root, rel)?,
-        };
-        let mut entries = Vec::new();
-        for entry in dir.entries()? {
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else {
-                stats.non_utf8_names += 1;
-                continue;
-            };
-            if filter::is_hidden(&name) {
-                crate::sandbox::temp::sweep_temp(root, &dir, &name);
-                continue;
-            }
-            let mut kind = Kind::of(entry.file_type()?);
-            if kind == Kind::Unknown {
-                // Some file systems leave d_type unset; ask the inode.
-                kind = entry.metadata().map(|m| Kind::of(m.file_type())).unwrap_or(Kind::Unknown);
-            }
-            entries.push((name, kind));
-        }
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok((dir, entries))
-    })();
-    let (dir, entries) = result.inspect_err(|_| stats.unreadable_dirs += 1)?;
+    let Listing { dir, entries, non_utf8 } =
+        list_dir(root, parent, rel).inspect_err(|_| stats.unreadable_dirs += 1)?;
+    stats.non_utf8_names += non_utf8;
+    let frame = frame_of(root, rel, depth, parent_ignore, respect_ignore, entries);
+    let _ = frame.dir.set(dir);
+    Ok(frame)
+}
+
+/// A frame for a listed directory, with no handle yet (it is opened if an entry needs it).
+fn frame_of(
+    root: &Root,
+    rel: &RelPath,
+    depth: usize,
+    parent_ignore: &IgnoreStack,
+    respect_ignore: bool,
+    entries: Vec<(String, Kind)>,
+) -> Frame {
     let ignore = if respect_ignore {
         let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
         parent_ignore.enter(root, rel, &names)
     } else {
         IgnoreStack::default()
     };
-    let cell = OnceCell::new();
-    let _ = cell.set(dir);
-    Ok(Frame { rel: rel.clone(), depth, entries, next: 0, ignore, dir: cell })
+    Frame { rel: rel.clone(), depth, entries, next: 0, offered: 0, ignore, dir: OnceCell::new() }
+}
+
+/// Whether the walk goes into the directory `rel`, an entry at `depth` of a directory whose
+/// rules are `ignore`: the tests `WalkState::run` makes before it descends, in the same order.
+fn enters(
+    options: &WalkOptions<'_>,
+    start: &RelPath,
+    ignore: &IgnoreStack,
+    rel: &RelPath,
+    depth: usize,
+) -> bool {
+    if let Some(after) = options.resume_after
+        && rel.cmp_components(after) == Ordering::Less
+        && !after.starts_with(rel)
+    {
+        return false;
+    }
+    if options.respect_ignore && filter::excluded(ignore, rel, true) {
+        return false;
+    }
+    if let Some(exclude) = options.exclude {
+        let below = rel.strip_prefix(start).unwrap_or_else(|| rel.clone());
+        if exclude.is_match(&below) {
+            return false;
+        }
+    }
+    options.max_depth.is_none_or(|max| depth < max)
+}
+
+/// Offers the reader the next directories `frame` will go into (at most `OFFER` at a time).
+fn offer(frame: &mut Frame, options: &WalkOptions<'_>, start: &RelPath, prefetch: &Prefetch) {
+    const OFFER: usize = 8;
+    let mut dirs = Vec::new();
+    let mut at = frame.next.max(frame.offered);
+    while at < frame.entries.len() && dirs.len() < OFFER {
+        let (name, kind) = &frame.entries[at];
+        at += 1;
+        if *kind != Kind::Dir {
+            continue;
+        }
+        if let Some(rel) = frame.rel.join(name)
+            && enters(options, start, &frame.ignore, &rel, frame.depth + 1)
+        {
+            dirs.push(rel);
+        }
+    }
+    frame.offered = at;
+    prefetch.want_first(dirs);
 }
 
 /// The ignore rules of the directories from the root down to (not including) `start`, so a walk
@@ -394,4 +501,82 @@ fn ancestors_ignore(root: &Root, start: &RelPath) -> IgnoreStack {
         dir = next;
     }
     stack
+}
+
+#[cfg(test)]
+mod tests {
+    use cap_std::fs::Dir;
+
+    use super::*;
+    use crate::sandbox::root::Mode;
+
+    /// 3 levels of directories (10, 5, 3 wide), each leaf with two files, some ignored.
+    fn tree() -> (tempfile::TempDir, Root) {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().canonicalize().unwrap();
+        std::fs::write(path.join(".gitignore"), "ignored/\n*.skip\nb3/\n").unwrap();
+        for a in 0..10 {
+            for b in 0..5 {
+                for c in 0..3 {
+                    let leaf = path.join(format!("a{a}/b{b}/c{c}"));
+                    std::fs::create_dir_all(&leaf).unwrap();
+                    std::fs::write(leaf.join("f0.txt"), "x").unwrap();
+                    std::fs::write(leaf.join("f1.skip"), "x").unwrap();
+                }
+            }
+            std::fs::create_dir_all(path.join(format!("a{a}/ignored/deep"))).unwrap();
+            std::fs::write(path.join(format!("a{a}/ignored/deep/g.txt")), "x").unwrap();
+        }
+        let dir = Dir::open_ambient_dir(&path, cap_std::ambient_authority()).unwrap();
+        (temp, Root::new(path.clone(), path, Mode::Writable, dir))
+    }
+
+    /// Every entry a walk reports, and whether it ended, with the reader from the first
+    /// directory on (`ahead`) or never.
+    fn walked(root: &Root, options: &WalkOptions<'_>, ahead: bool) -> Vec<(String, usize)> {
+        let mut state = WalkState::start(root, &RelPath::root(), options).unwrap();
+        state.prefetch_after = if ahead { 0 } else { usize::MAX };
+        let mut seen = Vec::new();
+        // Pausing every 37 entries, as resources/list does between pages.
+        loop {
+            let mut in_page = 0;
+            let ended = state.run(root, options, &mut |entry| {
+                if in_page == 37 {
+                    return Flow::Pause;
+                }
+                in_page += 1;
+                seen.push((entry.rel.as_str().to_owned(), entry.depth));
+                Flow::Continue
+            });
+            if ended {
+                return seen;
+            }
+        }
+    }
+
+    #[test]
+    fn reading_ahead_changes_nothing_a_walk_reports() {
+        let (_temp, root) = tree();
+        let exclude = Globs::new(&["a3/**".to_owned()], "exclude").unwrap();
+        let after = RelPath::root().join("a5").unwrap().join("b2").unwrap();
+        for respect_ignore in [true, false] {
+            for max_depth in [None, Some(2)] {
+                for exclude in [None, exclude.as_ref()] {
+                    for resume_after in [None, Some(&after)] {
+                        let options = WalkOptions {
+                            respect_ignore,
+                            exclude,
+                            max_depth,
+                            resume_after,
+                            read_ahead: true,
+                        };
+                        let alone = walked(&root, &options, false);
+                        let ahead = walked(&root, &options, true);
+                        assert!(alone.len() > 20, "{alone:?}");
+                        assert_eq!(ahead, alone, "ignore {respect_ignore}, depth {max_depth:?}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -138,6 +138,7 @@ impl Sandbox {
                 exclude: None,
                 max_depth: None,
                 resume_after: None,
+                read_ahead: false,
             };
             let threads = std::thread::available_parallelism().map_or(1, usize::from);
             let threads = threads.min(MAX_GREP_THREADS);

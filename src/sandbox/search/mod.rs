@@ -190,6 +190,7 @@ impl Sandbox {
             exclude: exclude.as_ref(),
             max_depth: options.max_depth,
             resume_after: None,
+            read_ahead: true,
         };
         let mut budget = Budget::new(self.limits.max_entries, self.limits.max_result_bytes);
         let mut count = 0;
@@ -227,6 +228,7 @@ impl Sandbox {
             exclude: exclude.as_ref(),
             max_depth: None,
             resume_after: None,
+            read_ahead: true,
         };
         let max = options.max_results.unwrap_or(usize::MAX).min(self.limits.max_entries);
         let mut budget = Budget::new(max, self.limits.max_result_bytes);
@@ -304,6 +306,7 @@ impl Sandbox {
                 exclude: None,
                 max_depth: None,
                 resume_after: resume,
+                read_ahead: true,
             };
             let mut state = match paused.take_if(|p| p.scope == scope) {
                 Some(p) => {
