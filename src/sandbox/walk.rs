@@ -105,8 +105,9 @@ pub(crate) struct WalkOptions<'a> {
     /// Report only entries after this root-relative path in walk order (for pagination).
     pub(crate) resume_after: Option<&'a RelPath>,
     /// Let a reader thread list directories ahead of a long walk (`prefetch.rs`). Worth it when
-    /// the walk's own work is light (trees, glob search, listings); grep already keeps the cores
-    /// busy searching files, and a reader only competes with its searchers.
+    /// the walk's own work is light (trees, glob search); grep already keeps the cores
+    /// busy searching files, and a reader only competes with its searchers; a resource page
+    /// pauses its walk, which drops what was read ahead.
     pub(crate) read_ahead: bool,
 }
 

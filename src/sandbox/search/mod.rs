@@ -306,7 +306,9 @@ impl Sandbox {
                 exclude: None,
                 max_depth: None,
                 resume_after: resume,
-                read_ahead: true,
+                // A page pauses the walk and would drop what was read ahead; a page's time is
+                // its files' metadata and answer, not the listing.
+                read_ahead: false,
             };
             let mut state = match paused.take_if(|p| p.scope == scope) {
                 Some(p) => {
