@@ -2,7 +2,7 @@
 //! timestamps every line it reads from its stdout on a reader thread, so latencies are measured
 //! where the host would see them.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -60,32 +60,8 @@ impl Client {
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
         let stderr_pipe = child.stderr.take().expect("stderr");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            if let Some(start) = start {
-                let _ = start.recv();
-            }
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                // Stamped when the whole line has arrived: the server's part ends there, and
-                // parsing a large answer is the client's.
-                let arrived = Instant::now();
-                let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                if tx.send((arrived, value)).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr_pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut all = sink.lock().unwrap();
-                all.push_str(&line);
-                all.push('\n');
-            }
-        });
+        let lines = read_stamped(stdout, start, |arrived, _, value| (arrived, value));
+        let stderr = collect_lines(stderr_pipe);
         Client {
             child,
             stdin: Some(stdin),
@@ -240,6 +216,47 @@ impl Drop for Client {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads a server's stdout on a thread of its own (after `start` receives or is dropped, if
+/// given), and sends `stamp(arrival, bytes, message)` for each line. A line is stamped when it has
+/// arrived whole, before it is parsed: the server's part ends there, and parsing a large answer
+/// is the client's.
+pub fn read_stamped<T: Send + 'static>(
+    stdout: impl Read + Send + 'static,
+    start: Option<Receiver<()>>,
+    stamp: fn(Instant, usize, Value) -> T,
+) -> Receiver<T> {
+    let (tx, lines) = channel();
+    std::thread::spawn(move || {
+        if let Some(start) = start {
+            let _ = start.recv();
+        }
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let arrived = Instant::now();
+            let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if tx.send(stamp(arrived, line.len(), value)).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// Collects a server's stderr on a thread of its own.
+pub fn collect_lines(stderr: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let mut all = sink.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
+    text
 }
 
 /// Resident memory now and at its peak, in KiB, from `/proc` (Linux); zeros elsewhere.

@@ -82,6 +82,25 @@ impl Report {
     }
 
     /// Idle and peak memory of the server that ran a group of scenarios.
+    /// A row for idle memory samples (KiB): their median, min and max against `budget_mib`.
+    fn idle_rss(&mut self, scenario: &str, mut kib: Vec<u64>, budget_mib: u64) {
+        kib.sort_unstable();
+        let median = kib[kib.len() / 2];
+        let mib = |k: u64| k as f64 / 1024.0;
+        self.row(
+            scenario,
+            format!(
+                "{:.1} MiB (min {:.1}, max {:.1})",
+                mib(median),
+                mib(kib[0]),
+                mib(kib[kib.len() - 1])
+            ),
+            String::new(),
+            &format!("≤ {budget_mib} MiB"),
+            Some(median <= budget_mib * 1024),
+        );
+    }
+
     /// A row for a server's peak memory against the 64 MiB budget.
     fn peak(&mut self, scenario: &str, pid: u32) {
         let peak = memory_kib(pid).1;
@@ -319,6 +338,35 @@ impl Bench {
         (rounds * 16) as f64 / started.elapsed().as_secs_f64()
     }
 
+    /// Runs `walk` on `client` and its comparison, interleaved, `runs` times each, and reports
+    /// the row for a tree of `files` files.
+    fn compare_walk(&mut self, client: &mut Client, walk: &Walk, files: usize, runs: usize) {
+        let Walk { name, tool, args, other, program, other_args, budget } = walk;
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            ours.push(Self::call(client, tool, args.clone()));
+            if let Some(program) = program {
+                theirs.push(Self::command(program, other_args));
+            }
+        }
+        let ours = stats(ours);
+        let label = format!("{name}, {files} files");
+        if program.is_none() {
+            let comparison = format!("{other}: not installed");
+            self.report.row(&label, ours.show(), comparison, "", None);
+            return;
+        }
+        let theirs = stats(theirs);
+        let r = ratio(ours, theirs);
+        self.report.row(
+            &label,
+            ours.show(),
+            format!("{other}: {} → {r:.2}×", theirs.show()),
+            &budget.map_or(String::new(), |b| format!("≤ {b}× {other}")),
+            budget.map(|b| r <= b),
+        );
+    }
+
     /// Times a command run to completion with its output read, as a user's shell would.
     fn command(program: &str, args: &[String]) -> Duration {
         let started = Instant::now();
@@ -502,37 +550,8 @@ impl Bench {
                 budget: Some(1.0),
             },
         ];
-        for Walk { name, tool, args, other, program, other_args, budget } in scenarios {
-            let mut ours = Vec::new();
-            let mut theirs = Vec::new();
-            for _ in 0..self.plan.runs {
-                ours.push(Self::call(&mut client, tool, args.clone()));
-                if let Some(program) = program {
-                    theirs.push(Self::command(program, &other_args));
-                }
-            }
-            let ours = stats(ours);
-            let label = format!("{name}, {n} files");
-            match program {
-                Some(_) => {
-                    let theirs = stats(theirs);
-                    let r = ratio(ours, theirs);
-                    self.report.row(
-                        &label,
-                        ours.show(),
-                        format!("{other}: {} → {r:.2}×", theirs.show()),
-                        &budget.map_or(String::new(), |b| format!("≤ {b}× {other}")),
-                        budget.map(|b| r <= b),
-                    );
-                }
-                None => self.report.row(
-                    &label,
-                    ours.show(),
-                    format!("{other}: not installed"),
-                    "",
-                    None,
-                ),
-            }
+        for walk in scenarios {
+            self.compare_walk(&mut client, &walk, n, self.plan.runs);
         }
         self.report.memory(
             &format!("uncapped walks over {n} files (answers of up to {n} entries)"),
@@ -1044,21 +1063,8 @@ impl Bench {
             "after initialize",
             None,
         );
-        rss.sort_unstable();
         cpu.sort_by(f64::total_cmp);
-        let rss_median = rss[rss.len() / 2];
-        self.report.row(
-            &format!("idle RSS while watching {n} files"),
-            format!(
-                "{:.1} MiB (min {:.1}, max {:.1})",
-                rss_median as f64 / 1024.0,
-                rss[0] as f64 / 1024.0,
-                rss[rss.len() - 1] as f64 / 1024.0
-            ),
-            String::new(),
-            "≤ 15 MiB",
-            Some(rss_median <= 15 * 1024),
-        );
+        self.report.idle_rss(&format!("idle RSS while watching {n} files"), rss, 15);
         self.report.row(
             &format!("idle CPU while watching {n} files, {:?}", self.plan.idle),
             format!("{:.2} % of a core (max {:.2} %)", cpu[cpu.len() / 2], cpu[cpu.len() - 1]),

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::client::{Client, memory_kib};
-use crate::{Bench, ratio, stats, workload};
+use crate::{Bench, Walk, stats, workload};
 
 impl Bench {
     pub(crate) fn million(&mut self) {
@@ -36,20 +36,7 @@ impl Bench {
             "after initialize",
             None,
         );
-        idle.sort_unstable();
-        let median = idle[idle.len() / 2];
-        self.report.row(
-            &format!("idle RSS while watching {files} files"),
-            format!(
-                "{:.1} MiB (min {:.1}, max {:.1})",
-                median as f64 / 1024.0,
-                idle[0] as f64 / 1024.0,
-                idle[idle.len() - 1] as f64 / 1024.0
-            ),
-            String::new(),
-            "≤ 64 MiB",
-            Some(median <= 64 * 1024),
-        );
+        self.report.idle_rss(&format!("idle RSS while watching {files} files"), idle, 64);
 
         // Uncapped walks, interleaved with fd and rg, on a server that watches the tree.
         let mut client = Client::spawn(
@@ -75,40 +62,27 @@ impl Bench {
             .map(|s| (*s).to_owned())
             .collect();
         let walks = [
-            (
-                "search_files `**/*.rs`",
-                "search_files",
-                json!({ "path": tree, "pattern": "**/*.rs" }),
-                "fd -e rs",
-                self.fd,
-                fd_rs,
-            ),
-            (
-                "grep_files, a rare token",
-                "grep_files",
-                json!({ "path": tree, "pattern": workload::RARE_TOKEN }),
-                "rg",
-                self.rg.then_some("rg"),
-                rg,
-            ),
+            Walk {
+                name: "search_files `**/*.rs`",
+                tool: "search_files",
+                args: json!({ "path": tree, "pattern": "**/*.rs" }),
+                other: "fd -e rs",
+                program: self.fd,
+                other_args: fd_rs,
+                budget: None,
+            },
+            Walk {
+                name: "grep_files, a rare token",
+                tool: "grep_files",
+                args: json!({ "path": tree, "pattern": workload::RARE_TOKEN }),
+                other: "rg",
+                program: self.rg.then_some("rg"),
+                other_args: rg,
+                budget: None,
+            },
         ];
-        for (name, tool, args, other, program, other_args) in walks {
-            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-            for _ in 0..runs {
-                ours.push(Self::call(&mut client, tool, args.clone()));
-                if let Some(program) = program {
-                    theirs.push(Self::command(program, &other_args));
-                }
-            }
-            let ours = stats(ours);
-            let comparison = match program {
-                Some(_) => {
-                    let theirs = stats(theirs);
-                    format!("{other}: {} → {:.2}×", theirs.show(), ratio(ours, theirs))
-                }
-                None => format!("{other}: not installed"),
-            };
-            self.report.row(&format!("{name}, {files} files"), ours.show(), comparison, "", None);
+        for walk in walks {
+            self.compare_walk(&mut client, &walk, files, runs);
         }
         drop(client);
 

@@ -9,16 +9,16 @@
 //! failure of ours still stops the bench, as everywhere else in it.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::client::memory_kib;
+use crate::client::{collect_lines, memory_kib, read_stamped};
 use crate::{Bench, Stats, ratio, stats};
 
 /// How long one request may take before the server counts as timed out (and is stopped): 120 s,
@@ -103,28 +103,8 @@ impl Host {
             .map_err(|e| Failure::Crashed(format!("could not start {}: {e}", program.display())))?;
         let stdout = child.stdout.take().expect("stdout");
         let stderr_pipe = child.stderr.take().expect("stderr");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                // Stamped on arrival, before parsing, as the main client does.
-                let arrived = Instant::now();
-                let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                if tx.send((arrived, line.len(), value)).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr_pipe).lines() {
-                let Ok(line) = line else { break };
-                let mut all = sink.lock().unwrap();
-                all.push_str(&line);
-                all.push('\n');
-            }
-        });
+        let lines = read_stamped(stdout, None, |arrived, bytes, value| (arrived, bytes, value));
+        let stderr = collect_lines(stderr_pipe);
         let stdin = child.stdin.take();
         Ok(Host { child, stdin, lines, stderr, next_id: 0, spawned, dead: None })
     }
