@@ -271,26 +271,10 @@ impl WalkState {
             }
             let Some(rel) = frame.rel.join(&name) else { continue };
             let depth = frame.depth + 1;
-            let mut report = true;
-            if let Some(after) = options.resume_after {
-                match rel.cmp_components(after) {
-                    Ordering::Less if kind == Kind::Dir && after.starts_with(&rel) => {
-                        report = false
-                    }
-                    Ordering::Less => continue,
-                    Ordering::Equal => report = false,
-                    Ordering::Greater => {}
-                }
-            }
-            if options.respect_ignore && filter::excluded(&frame.ignore, &rel, kind == Kind::Dir) {
+            let Some(report) = admits(options, start, &frame.ignore, &rel, kind == Kind::Dir)
+            else {
                 continue;
-            }
-            if let Some(exclude) = options.exclude {
-                let below = rel.strip_prefix(start).unwrap_or_else(|| rel.clone());
-                if exclude.is_match(&below) {
-                    continue;
-                }
-            }
+            };
             let flow = if report {
                 let parent = LazyDir { root, rel: &frame.rel, dir: &frame.dir };
                 visit(&Entry { rel: &rel, name: &name, kind, depth, parent: &parent })
@@ -443,31 +427,35 @@ fn frame_of(
     Frame { rel: rel.clone(), depth, entries, next: 0, offered: 0, ignore, dir: OnceCell::new() }
 }
 
-/// Whether the walk goes into the directory `rel`, an entry at `depth` of a directory whose
-/// rules are `ignore`: the tests `WalkState::run` makes before it descends, in the same order.
-fn enters(
+/// What the walk does with the entry `rel` of a directory whose rules are `ignore`: `None` to
+/// skip it (before a resumed walk's place, ignored, or excluded), else whether to report it (an
+/// entry on the path to the place a walk resumes after is gone through, not reported).
+fn admits(
     options: &WalkOptions<'_>,
     start: &RelPath,
     ignore: &IgnoreStack,
     rel: &RelPath,
-    depth: usize,
-) -> bool {
-    if let Some(after) = options.resume_after
-        && rel.cmp_components(after) == Ordering::Less
-        && !after.starts_with(rel)
-    {
-        return false;
+    is_dir: bool,
+) -> Option<bool> {
+    let mut report = true;
+    if let Some(after) = options.resume_after {
+        match rel.cmp_components(after) {
+            Ordering::Less if is_dir && after.starts_with(rel) => report = false,
+            Ordering::Less => return None,
+            Ordering::Equal => report = false,
+            Ordering::Greater => {}
+        }
     }
-    if options.respect_ignore && filter::excluded(ignore, rel, true) {
-        return false;
+    if options.respect_ignore && filter::excluded(ignore, rel, is_dir) {
+        return None;
     }
     if let Some(exclude) = options.exclude {
         let below = rel.strip_prefix(start).unwrap_or_else(|| rel.clone());
         if exclude.is_match(&below) {
-            return false;
+            return None;
         }
     }
-    options.max_depth.is_none_or(|max| depth < max)
+    Some(report)
 }
 
 /// Offers the reader the next directories `frame` will go into (at most `OFFER` at a time).
@@ -481,8 +469,10 @@ fn offer(frame: &mut Frame, options: &WalkOptions<'_>, start: &RelPath, prefetch
         if *kind != Kind::Dir {
             continue;
         }
+        let depth = frame.depth + 1;
         if let Some(rel) = frame.rel.join(name)
-            && enters(options, start, &frame.ignore, &rel, frame.depth + 1)
+            && admits(options, start, &frame.ignore, &rel, true).is_some()
+            && options.max_depth.is_none_or(|max| depth < max)
         {
             dirs.push(rel);
         }
