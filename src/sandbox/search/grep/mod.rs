@@ -1,6 +1,6 @@
 //! Content search (`grep_files`), like `rg`: a walk on the calling thread hands the files to a
-//! few searcher threads, whose results are merged back in walk order, so the output is the same
-//! whatever the timing. Bounded like every search: `max_entries` lines, `max_result_bytes` of
+//! few searcher threads, and searches them itself while those are busy; the results are merged
+//! back in walk order, so the output is the same whatever the timing. Bounded like every search: `max_entries` lines, `max_result_bytes` of
 //! text, lines cut at `max_line_bytes`, and `--max-read-bytes` of heap per searched line.
 
 use std::io;
@@ -17,6 +17,10 @@ use crate::sandbox::path::RelPath;
 use crate::sandbox::root::{Kind, open_regular_file};
 use crate::sandbox::search::Budget;
 use crate::sandbox::walk::{Flow, Progress, WalkOptions, WalkStats, walk};
+
+mod parallel;
+
+use parallel::{MAX_GREP_SEARCHERS, grep_parallel};
 
 /// Options for `grep`.
 #[derive(Debug, Default, Clone)]
@@ -140,8 +144,9 @@ impl Sandbox {
                 resume_after: None,
                 read_ahead: false,
             };
-            let threads = std::thread::available_parallelism().map_or(1, usize::from);
-            let threads = threads.min(MAX_GREP_THREADS);
+            // The calling thread walks and searches too: one searcher fewer than the cores.
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let searchers = (cores - 1).min(MAX_GREP_SEARCHERS);
             let mut files = |each: &mut dyn FnMut(Found) -> Flow| {
                 // The directory the last file was in, and a handle to it the searchers share.
                 let mut current: Option<(RelPath, Arc<Dir>)> = None;
@@ -168,9 +173,9 @@ impl Sandbox {
                     each(Found { dir, name: entry.name.to_owned(), path })
                 })
             };
-            let walked = if threads > 1 {
+            let walked = if searchers > 0 {
                 let shape = SearcherShape { context: options.context, heap_limit };
-                grep_parallel(&mut collector, &mut files, &matcher, shape, threads)
+                grep_parallel(&mut collector, &mut files, &matcher, shape, searchers)
             } else {
                 files(&mut |found| {
                     collector.search_found(&mut searcher, &matcher, found);
@@ -205,19 +210,6 @@ struct Found {
 
 /// Walks the files to grep, handing each to the callback.
 type FileWalk<'a> = dyn FnMut(&mut dyn FnMut(Found) -> Flow) -> io::Result<WalkStats> + 'a;
-
-/// Most threads one grep searches file contents on (the walk runs on the calling thread).
-const MAX_GREP_THREADS: usize = 4;
-/// Files handed to a grep thread at once: one hand-off (a lock and a wake-up each way) per
-/// batch rather than per file, which cost a fifth of a grep's time on small files.
-const GREP_BATCH: usize = 8;
-/// Batches of files waiting for a grep thread, at most. With the batches being searched and the
-/// one being filled, this bounds the directory handles a grep holds (files are opened only by
-/// the thread that searches them): `(GREP_QUEUE + threads + 1) * GREP_BATCH`, 56 with 4 threads,
-/// and usually a few, as files of one directory share one handle.
-const GREP_QUEUE: usize = 2;
-/// Files a grep may have searched ahead of the first one not yet merged: bounds the results held.
-const GREP_WINDOW: u64 = 64;
 
 /// How every searcher of one grep is built.
 #[derive(Clone, Copy)]
@@ -262,134 +254,6 @@ impl<R: io::Read> io::Read for Checked<R> {
         }
         self.inner.read(buf)
     }
-}
-
-/// Searches the files `files` yields on `threads` threads while the calling thread walks, and
-/// merges each file's lines into `collector` in walk order, so the answer (and where the limits
-/// cut it) is the same as a sequential search. Each file is searched with the whole budget and
-/// cut when merged; once the budget is spent, the walk stops and the threads skip what is queued.
-///
-/// Long because it owns the searcher threads' whole life (start, feed in walk order, merge
-/// back in order, stop at the budget); split, the channels and the in-order buffer would travel
-/// between functions.
-fn grep_parallel(
-    collector: &mut GrepCollector,
-    files: &mut FileWalk<'_>,
-    matcher: &grep_regex::RegexMatcher,
-    shape: SearcherShape,
-    threads: usize,
-) -> io::Result<WalkStats> {
-    use std::collections::BTreeMap;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Mutex, mpsc};
-
-    let stop = AtomicBool::new(false);
-    type Batch = Vec<(u64, Found)>;
-    let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(GREP_QUEUE);
-    let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<Vec<(u64, GrepCollector)>>();
-    let fresh = GrepCollector {
-        budget: Budget::new(collector.budget.entries_left, collector.budget.bytes_left),
-        lines: Vec::new(),
-        matches: 0,
-        files_matched: 0,
-        files_searched: 0,
-        long_line_files: 0,
-        max_line_bytes: collector.max_line_bytes,
-        stop: collector.stop.clone(),
-    };
-    // Results waiting for an earlier file, and the next one to merge.
-    let mut pending: BTreeMap<u64, GrepCollector> = BTreeMap::new();
-    let mut next = 0u64;
-    let mut merge = |collector: &mut GrepCollector, batch: Vec<(u64, GrepCollector)>| {
-        pending.extend(batch);
-        while let Some(found) = pending.remove(&next) {
-            next += 1;
-            collector.merge(found);
-        }
-        next
-    };
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            let (job_rx, done_tx, stop) = (&job_rx, done_tx.clone(), &stop);
-            let fresh = fresh.clone();
-            scope.spawn(move || {
-                let mut searcher = grep_searcher(shape.context, shape.heap_limit);
-                loop {
-                    let job = job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                    let Ok(batch) = job else { return };
-                    let mut results = Vec::with_capacity(batch.len());
-                    for (seq, found_file) in batch {
-                        let mut found = GrepCollector { lines: Vec::new(), ..fresh.clone() };
-                        if !stop.load(Ordering::Relaxed) {
-                            // Every file must answer, or the merge would wait for it forever.
-                            let searched =
-                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    found.search_found(&mut searcher, matcher, found_file);
-                                }));
-                            if searched.is_err() {
-                                tracing::error!("grep: searching a file panicked; skipping it");
-                                found = GrepCollector { lines: Vec::new(), ..fresh.clone() };
-                                searcher = grep_searcher(shape.context, shape.heap_limit);
-                            }
-                        }
-                        results.push((seq, found));
-                    }
-                    if done_tx.send(results).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        drop(done_tx);
-        let mut seq = 0u64;
-        let mut merged = 0u64;
-        let mut batch: Batch = Vec::with_capacity(GREP_BATCH);
-        let walked = files(&mut |found| {
-            while let Ok(done) = done_rx.try_recv() {
-                merged = merge(collector, done);
-            }
-            // Results may run ahead of the merge (a slow file holds back every later one) only
-            // so far: memory stays bounded by the window, not by the tree.
-            while seq - merged >= GREP_WINDOW && !collector.budget.exhausted {
-                match done_rx.recv() {
-                    Ok(done) => merged = merge(collector, done),
-                    Err(_) => return Flow::Stop,
-                }
-            }
-            if collector.budget.exhausted {
-                stop.store(true, Ordering::Relaxed);
-                return Flow::Stop;
-            }
-            batch.push((seq, found));
-            seq += 1;
-            if batch.len() == GREP_BATCH
-                && job_tx
-                    .send(std::mem::replace(&mut batch, Vec::with_capacity(GREP_BATCH)))
-                    .is_err()
-            {
-                return Flow::Stop;
-            }
-            Flow::Continue
-        });
-        if crate::sandbox::walk::Progress::current_is_cancelled() {
-            // The client gave up: do not search what is still queued.
-            stop.store(true, Ordering::Relaxed);
-        }
-        if !batch.is_empty() {
-            // The walk's last files (or those it stopped at: their results are merged and cut
-            // like any other's, and `stop` makes the threads skip them).
-            let _ = job_tx.send(batch);
-        }
-        drop(job_tx);
-        for done in done_rx.iter() {
-            merge(collector, done);
-            if collector.budget.exhausted {
-                stop.store(true, Ordering::Relaxed);
-            }
-        }
-        walked
-    })
 }
 
 #[derive(Clone)]
