@@ -20,6 +20,9 @@ Examples:
     mcp-files-sqlite --db sales=~/data/sales.sqlite --query-timeout 30s
   Settings from a file (flags given here win over it):
     mcp-files-sqlite --config ~/.config/mcp-files-sqlite.toml
+  Add this server to a host's configuration (claude-desktop, claude-code, vscode or cursor):
+    mcp-files-sqlite config --host claude-desktop ~/code/my-app --write
+    (see mcp-files-sqlite config --help; to serve a directory named config, write ./config)
 
 Sizes are a plain number of bytes (4096) or a number with a unit: 512KiB, 1.5MiB, 1GiB
 (also K, M, G, KB, MB, GB; all powers of 1024).

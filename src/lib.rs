@@ -8,7 +8,8 @@
 //! plain Rust and know nothing of MCP: [`sandbox`] (files under the roots, through cap-std
 //! directory handles), `db` (each database on its own worker thread, its rules enforced by
 //! SQLite's authorizer) and `watch` (change events). [`config`] and [`cli`] read the command line
-//! and the config file, and open the roots and databases.
+//! and the config file, and open the roots and databases; [`hosts`] is the `config` subcommand,
+//! which writes this server's entry into a host's MCP configuration.
 //!
 //! `ARCHITECTURE.md`, at the repository's root, has the codemap (one paragraph per module), the
 //! two main paths through the code, the invariants (checked by `tests/it/tidy.rs`), and the error
@@ -22,6 +23,7 @@
 pub mod cli;
 pub mod config;
 pub(crate) mod db;
+pub mod hosts;
 pub mod sandbox;
 pub mod server;
 pub(crate) mod watch;

@@ -1,5 +1,6 @@
 //! The binary: parse the command line, send logs to stderr, build the configuration, serve MCP on
-//! stdio. A fatal error is printed to stderr (with its causes) and exits with status 1.
+//! stdio (or, as `mcp-files-sqlite config ...`, print or write a host's config entry). A fatal
+//! error is printed to stderr (with its causes) and exits with status 1.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use mcp_files_sqlite::cli::Args;
 use mcp_files_sqlite::config::Config;
+use mcp_files_sqlite::hosts::{self, HostArgs};
 use mcp_files_sqlite::server::serve_stdio;
 use tracing_subscriber::EnvFilter;
 
@@ -16,6 +18,18 @@ use tracing_subscriber::EnvFilter;
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(20);
 
 fn main() -> ExitCode {
+    // `mcp-files-sqlite config --host ...` prints or writes a host's entry; anything else serves.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "config") {
+        let name = std::ffi::OsString::from("mcp-files-sqlite config");
+        let args = HostArgs::parse_from(std::iter::once(name).chain(std::env::args_os().skip(2)));
+        return match hosts::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("mcp-files-sqlite config: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let args = Args::parse();
     init_logging(args.log_level.as_deref());
     let config = match Config::from_args(&args) {

@@ -86,6 +86,30 @@ impl Config {
         Config::open(settings, &cwd, home)
     }
 
+    /// The command line that opens these roots and databases again, with absolute paths (as the
+    /// server shows them), each root's mode and each database's name spelled out: what
+    /// `config --host` writes into a host's configuration.
+    pub(crate) fn command_line(&self) -> anyhow::Result<Vec<String>> {
+        let text = |path: &Path| {
+            path.to_str().map(str::to_owned).with_context(|| {
+                format!(
+                    "\"{}\" is not valid UTF-8, which host configurations cannot hold",
+                    path.display()
+                )
+            })
+        };
+        let mut args = Vec::new();
+        for root in self.sandbox.roots() {
+            let flag = if root.mode() == Mode::ReadOnly { "--ro-root" } else { "--root" };
+            args.extend([flag.to_owned(), text(root.display())?]);
+        }
+        for db in self.databases.all() {
+            let flag = if db.writable() { "--db-rw" } else { "--db" };
+            args.extend([flag.to_owned(), format!("{}={}", db.name(), text(db.path())?)]);
+        }
+        Ok(args)
+    }
+
     /// The step that touches the file system: opens the roots (one per directory, read-only if
     /// any mention of it is) and the databases, and protects the databases from the file tools.
     fn open(settings: Settings, cwd: &Path, home: Option<PathBuf>) -> anyhow::Result<Config> {

@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod escape;
 mod files;
+mod hosts;
 mod progress;
 // Properties of symlink resolution: Unix symlinks need no privileges (and Wine cannot make them);
 // Windows path syntax has its own unit tests (sandbox::path).

@@ -1,0 +1,209 @@
+//! `mcp-files-sqlite config --host ...` against the real binary: the entry each host gets, that it
+//! starts a working server exactly as the host would run it, and `--write` merging into a file
+//! that already has other servers and settings, refusing a malformed file or a taken name.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::support::BIN;
+
+fn config(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(&*BIN).arg("config").args(args).current_dir(cwd).output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A project directory holding `src/` and `shop.db`.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("shop.db")).unwrap();
+    conn.execute_batch("CREATE TABLE books(title); INSERT INTO books VALUES ('Dune');").unwrap();
+    dir
+}
+
+fn canonical(path: &Path) -> String {
+    crate::support::canonical(path).display().to_string()
+}
+
+/// Starts `command args` as a host would, and asks it for its directories and a query.
+fn run_entry(entry: &Value) -> (Value, Value) {
+    let args: Vec<&str> =
+        entry["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let mut child = Command::new(entry["command"].as_str().unwrap())
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = |message: Value| writeln!(stdin, "{message}").unwrap();
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "host", "version": "1"}}}),
+    );
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "list_allowed_directories", "arguments": {}}}),
+    );
+    send(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "read_query", "arguments": {"db": "shop", "query": "SELECT title FROM books"}}}),
+    );
+    let mut answers = std::collections::HashMap::new();
+    while answers.len() < 3 {
+        let line = lines.next().expect("the server answers").unwrap();
+        let message: Value = serde_json::from_str(&line).unwrap();
+        if let Some(id) = message["id"].as_u64() {
+            answers.insert(id, message);
+        }
+    }
+    drop(stdin);
+    child.wait().unwrap();
+    (answers[&2]["result"].clone(), answers[&3]["result"].clone())
+}
+
+#[test]
+fn each_host_gets_an_entry_that_starts_this_server_on_absolute_checked_paths() {
+    let dir = project();
+    let root = canonical(&dir.path().join("src"));
+    let db = canonical(&dir.path().join("shop.db"));
+    for (host, key, file) in [
+        ("claude-desktop", "mcpServers", "claude_desktop_config.json"),
+        ("claude-code", "mcpServers", ".mcp.json"),
+        ("vscode", "servers", "mcp.json"),
+        ("cursor", "mcpServers", "mcp.json"),
+    ] {
+        // Relative paths, as a user types them in the project.
+        let out = config(dir.path(), &["--host", host, "src", "--db", "shop.db"]);
+        assert!(out.status.success(), "{host}: {}", stderr(&out));
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let entry = &printed[key]["files"];
+        assert_eq!(entry["command"], canonical(&BIN), "{host}: {printed}");
+        assert_eq!(entry["args"], json!(["--root", root, "--db", format!("shop={db}")]), "{host}");
+        assert_eq!(
+            entry.get("type").is_some(),
+            host == "claude-code" || host == "vscode",
+            "{host}"
+        );
+        assert!(stderr(&out).contains(file), "{host} says where: {}", stderr(&out));
+    }
+    // The entry works as the host runs it: from anywhere, with no shell.
+    let out = config(dir.path(), &["--host", "claude-desktop", "src", "--db", "shop.db"]);
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (dirs, rows) = run_entry(&printed["mcpServers"]["files"]);
+    assert_eq!(dirs["structuredContent"]["directories"][0]["path"], root, "{dirs}");
+    assert!(rows.to_string().contains("Dune"), "{rows}");
+}
+
+#[test]
+fn an_entry_that_would_not_start_is_refused_here() {
+    let dir = project();
+    let out = config(dir.path(), &["--host", "cursor", "no-such-dir"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no-such-dir"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let out = config(dir.path(), &["--host", "cursor", "src", "--db", "missing.db", "--write"]);
+    assert!(!out.status.success());
+    assert!(!dir.path().join(".cursor").exists(), "nothing written");
+    let out = config(dir.path(), &["--host", "claude-desktop", "--scope", "project", "src"]);
+    assert!(!out.status.success() && stderr(&out).contains("--scope user"), "{}", stderr(&out));
+}
+
+#[test]
+fn write_merges_into_the_file_keeping_everything_else_and_a_backup() {
+    let dir = project();
+    let file = dir.path().join("claude_desktop_config.json");
+    let before = "{\n  \"preferences\": {\"theme\": \"dark\"},\n  \"mcpServers\": {\n    \"other\": {\"command\": \"other-server\", \"args\": []}\n  }\n}\n";
+    std::fs::write(&file, before).unwrap();
+    let file_arg = file.display().to_string();
+    let write = |extra: &[&str]| {
+        let mut args =
+            vec!["--host", "claude-desktop", "--file", file_arg.as_str(), "--write", "src"];
+        args.extend_from_slice(extra);
+        config(dir.path(), &args)
+    };
+    let out = write(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(after["preferences"], json!({"theme": "dark"}));
+    assert_eq!(after["mcpServers"]["other"], json!({"command": "other-server", "args": []}));
+    assert_eq!(
+        after["mcpServers"]["files"]["args"],
+        json!(["--root", canonical(&dir.path().join("src"))])
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("claude_desktop_config.json.bak")).unwrap(),
+        before
+    );
+    // The same again changes nothing; another name is added beside it.
+    let same = std::fs::read_to_string(&file).unwrap();
+    let out = write(&[]);
+    assert!(out.status.success() && stderr(&out).contains("nothing to do"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), same);
+    assert!(write(&["--name", "files-2"]).status.success());
+    let after: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(after["mcpServers"].as_object().unwrap().len(), 3);
+    // A taken name with other arguments is refused and nothing changes, unless forced.
+    let before_taken = std::fs::read_to_string(&file).unwrap();
+    let out = write(&["--read-only"]);
+    assert!(!out.status.success(), "refused");
+    assert!(
+        stderr(&out).contains("--name") && stderr(&out).contains("--force"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before_taken);
+    assert!(write(&["--read-only", "--force"]).status.success());
+    let after: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let args = after["mcpServers"]["files"]["args"].to_string();
+    assert!(args.contains("--ro-root") && args.contains("--read-only"), "{args}");
+    assert!(
+        dir.path().join("claude_desktop_config.json.bak.1").exists(),
+        "earlier backups are kept"
+    );
+}
+
+#[test]
+fn write_refuses_a_malformed_file_naming_its_line_and_column() {
+    let dir = project();
+    let file = dir.path().join("mcp.json");
+    let broken = "{\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\"},\n  }\n}\n";
+    std::fs::write(&file, broken).unwrap();
+    let file_arg = file.display().to_string();
+    let out = config(dir.path(), &["--host", "cursor", "--file", &file_arg, "--write", "src"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("mcp.json is not valid JSON at line 3, column 26"), "{err}");
+    assert!(err.contains("Nothing was written"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), broken);
+    assert!(!dir.path().join("mcp.json.bak").exists());
+    // VS Code's own files may have comments and trailing commas; they stay.
+    let vscode = "{\n  // mine\n  \"servers\": {\n    \"a\": {\"command\": \"x\"},\n  },\n}\n";
+    std::fs::write(&file, vscode).unwrap();
+    let out = config(dir.path(), &["--host", "vscode", "--file", &file_arg, "--write", "src"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("// mine") && text.contains("\"files\""), "{text}");
+}
+
+#[test]
+fn write_goes_to_the_projects_file_by_default() {
+    let dir = project();
+    for (host, file, key) in [
+        ("claude-code", ".mcp.json", "mcpServers"),
+        ("vscode", ".vscode/mcp.json", "servers"),
+        ("cursor", ".cursor/mcp.json", "mcpServers"),
+    ] {
+        let out = config(dir.path(), &["--host", host, "--write", "src"]);
+        assert!(out.status.success(), "{host}: {}", stderr(&out));
+        let written: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(file)).unwrap()).unwrap();
+        assert!(written[key]["files"]["command"].is_string(), "{host}: {written}");
+    }
+}
