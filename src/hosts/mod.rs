@@ -289,6 +289,11 @@ fn server_args(a: &HostArgs) -> anyhow::Result<Vec<String>> {
 
 /// Runs `config`: prints the entry, or merges it into the host's file.
 pub fn run(a: &HostArgs) -> anyhow::Result<()> {
+    // Hosts build tool names from it (Claude Code: mcp__NAME__read_query).
+    let valid = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if a.name.is_empty() || a.name.len() > 64 || !a.name.chars().all(valid) {
+        bail!("--name \"{}\" is not a server name: use 1 to 64 letters, digits, - and _", a.name);
+    }
     let args = server_args(a)?;
     let exe = std::env::current_exe().context("finding this program's own path")?;
     let exe = crate::sandbox::platform::simplified(std::fs::canonicalize(&exe).unwrap_or(exe));
@@ -331,7 +336,8 @@ pub fn run(a: &HostArgs) -> anyhow::Result<()> {
             "Claude Code rewrites {} as it runs; add the server there with its own command instead:\n  claude mcp add-json --scope user {} '{}'",
             file.display(),
             a.name,
-            Value::Object(entry.into_iter().collect())
+            // Quoted for a POSIX shell.
+            Value::Object(entry.into_iter().collect()).to_string().replace('\'', "'\\''")
         );
     }
     write(&file, a.host, &a.name, &entry, a.force)
@@ -357,13 +363,16 @@ fn write(file: &Path, host: Host, name: &str, entry: &Fields, force: bool) -> an
             .with_context(|| format!("{shown} is not UTF-8 text; nothing was written"))?,
         None => "",
     };
+    // Windows editors may start the file with a byte order mark: kept as it was.
+    let (bom, text) = text.strip_prefix('\u{feff}').map_or(("", text), |rest| ("\u{feff}", rest));
     // The errors read on from the file's name: "FILE is not valid JSON at line 3, ...".
     let merged = merge(text, host.syntax(), host.servers_key(), name, entry, force)
         .map_err(|e| anyhow::anyhow!("{shown} {e}. Nothing was written."))?;
-    let Merged::Changed(new) = merged else {
+    let Merged::Changed(mut new) = merged else {
         eprintln!("{shown} already has this server as \"{name}\"; nothing to do.");
         return Ok(());
     };
+    new.insert_str(0, bom);
     let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     if let Some(old) = &old {

@@ -113,6 +113,8 @@ fn an_entry_that_would_not_start_is_refused_here() {
     assert!(!dir.path().join(".cursor").exists(), "nothing written");
     let out = config(dir.path(), &["--host", "claude-desktop", "--scope", "project", "src"]);
     assert!(!out.status.success() && stderr(&out).contains("--scope user"), "{}", stderr(&out));
+    let out = config(dir.path(), &["--host", "cursor", "--name", "my files", "src"]);
+    assert!(!out.status.success() && stderr(&out).contains("--name"), "{}", stderr(&out));
 }
 
 #[test]
@@ -190,6 +192,14 @@ fn write_refuses_a_malformed_file_naming_its_line_and_column() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("// mine") && text.contains("\"files\""), "{text}");
+    // A byte order mark (Windows editors write one) is read past and kept.
+    std::fs::write(&file, "\u{feff}{\"mcpServers\": {}}\n").unwrap();
+    let out = config(dir.path(), &["--host", "cursor", "--file", &file_arg, "--write", "src"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let rest = text.strip_prefix('\u{feff}').expect("the mark is kept");
+    let written: Value = serde_json::from_str(rest).unwrap();
+    assert!(written["mcpServers"]["files"].is_object(), "{text}");
 }
 
 #[test]
