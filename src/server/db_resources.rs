@@ -133,6 +133,10 @@ impl Server {
         request: CompleteRequestParams,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<CompletionInfo, ErrorData> {
+        if let Some(prompt) = request.r#ref.as_prompt_name() {
+            let prompt = prompt.to_owned();
+            return self.complete_prompt_argument(&prompt, request).await;
+        }
         let template = request.r#ref.as_resource_uri().unwrap_or_default();
         let prefix = request.argument.value.as_str();
         let candidates = match (template, request.argument.name.as_str()) {
@@ -164,7 +168,7 @@ impl Server {
 }
 
 /// The candidates that start with `prefix` (case-insensitively), sorted, at most 100.
-fn completion(candidates: Vec<String>, prefix: &str) -> CompletionInfo {
+pub(crate) fn completion(candidates: Vec<String>, prefix: &str) -> CompletionInfo {
     let lower = prefix.to_lowercase();
     let mut matches: Vec<String> =
         candidates.into_iter().filter(|c| c.to_lowercase().starts_with(&lower)).collect();
@@ -180,7 +184,7 @@ fn completion(candidates: Vec<String>, prefix: &str) -> CompletionInfo {
 /// Paths that complete `value` (the template's `{+path}`: an absolute path, usually without its
 /// leading slash): the allowed directories when `value` is above them, else the entries of the
 /// directory `value` ends in. Nothing outside the sandbox is listed.
-fn path_candidates(sandbox: &crate::sandbox::Sandbox, value: &str) -> Vec<String> {
+pub(crate) fn path_candidates(sandbox: &crate::sandbox::Sandbox, value: &str) -> Vec<String> {
     // Candidates are what follows `file:///` in a URI, with `/` separators: `home/u/proj/` for
     // `/home/u/proj`, `C:/proj/` for `C:\proj` (only Windows has paths of that shape).
     let uri_tail = |display: &str| display.replace('\\', "/").trim_start_matches('/').to_owned();

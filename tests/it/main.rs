@@ -6,6 +6,7 @@ mod escape;
 mod files;
 mod hosts;
 mod progress;
+mod prompts;
 // Properties of symlink resolution: Unix symlinks need no privileges (and Wine cannot make them);
 // Windows path syntax has its own unit tests (sandbox::path).
 #[cfg(unix)]

@@ -7,7 +7,7 @@ use std::io;
 use std::sync::Arc;
 
 use cap_std::fs::Dir;
-use grep_regex::RegexMatcherBuilder;
+use grep_regex::{RegexMatcher, RegexMatcherBuilder};
 use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContext, SinkMatch};
 
 use crate::sandbox::Sandbox;
@@ -79,6 +79,39 @@ pub(crate) struct GrepOut {
 }
 
 impl Sandbox {
+    /// The matcher grep uses for `pattern`, held to `--max-regex-bytes`; `InvalidPattern` says
+    /// what is wrong with a pattern it cannot use.
+    pub(crate) fn regex_matcher(
+        &self,
+        pattern: &str,
+        case_insensitive: bool,
+        fixed_strings: bool,
+    ) -> Result<RegexMatcher> {
+        // grep-regex allows 100 MB of compiled regex and a 1 GB search cache by default:
+        // `(x{1,1000}){1000}` took 71 s and 1.2 GB. Both are held to --max-regex-bytes.
+        let regex_limit = self.limits.max_regex_bytes;
+        RegexMatcherBuilder::new()
+            .case_insensitive(case_insensitive)
+            .fixed_strings(fixed_strings)
+            .line_terminator(Some(b'\n'))
+            .size_limit(regex_limit)
+            .dfa_size_limit(regex_limit)
+            .build(pattern)
+            .map_err(|e| {
+                let mut message = e.to_string();
+                if message.contains("size limit") {
+                    message = format!(
+                        "it compiles to more than the {regex_limit}-byte limit (--max-regex-bytes); simplify it (counted repetitions such as {{1,1000}} multiply its size), or use fixedStrings"
+                    );
+                }
+                Error::InvalidPattern {
+                    what: "regular expression",
+                    pattern: cut_pattern(pattern),
+                    message,
+                }
+            })
+    }
+
     /// Searches file contents for a regular expression, like `rg`: line numbers, optional context,
     /// binary files skipped, ignore files honoured unless asked not to. `input` may name a single
     /// file. Stops at `max_entries` matching lines or `max_result_bytes` of output.
@@ -89,29 +122,8 @@ impl Sandbox {
         if options.pattern.is_empty() {
             return Err(Error::InvalidArgument("pattern is empty".to_owned()));
         }
-        // grep-regex allows 100 MB of compiled regex and a 1 GB search cache by default:
-        // `(x{1,1000}){1000}` took 71 s and 1.2 GB. Both are held to --max-regex-bytes.
-        let regex_limit = self.limits.max_regex_bytes;
-        let matcher = RegexMatcherBuilder::new()
-            .case_insensitive(options.case_insensitive)
-            .fixed_strings(options.fixed_strings)
-            .line_terminator(Some(b'\n'))
-            .size_limit(regex_limit)
-            .dfa_size_limit(regex_limit)
-            .build(&options.pattern)
-            .map_err(|e| {
-                let mut message = e.to_string();
-                if message.contains("size limit") {
-                    message = format!(
-                        "it compiles to more than the {regex_limit}-byte limit (--max-regex-bytes); simplify it (counted repetitions such as {{1,1000}} multiply its size), or use fixedStrings"
-                    );
-                }
-                Error::InvalidPattern {
-                    what: "regular expression",
-                    pattern: cut_pattern(&options.pattern),
-                    message,
-                }
-            })?;
+        let matcher =
+            self.regex_matcher(&options.pattern, options.case_insensitive, options.fixed_strings)?;
         let glob = match &options.glob {
             Some(g) => Globs::new(std::slice::from_ref(g), "glob")?,
             None => None,
