@@ -46,9 +46,16 @@ pub struct Args {
     #[arg(long = "ro-root", value_name = "PATH")]
     pub(crate) ro_roots: Vec<PathBuf>,
 
-    /// Make every root read-only.
-    #[arg(long)]
-    pub(crate) read_only: bool,
+    /// Make every root read-only (--read-only=false undoes a read_only = true in the config
+    /// file).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub(crate) read_only: Option<bool>,
 
     /// A SQLite database the model may query but not change: PATH, or NAME=PATH (NAME defaults to
     /// the file name without extension). Repeatable.
@@ -58,6 +65,19 @@ pub struct Args {
     /// A SQLite database the model may also change with write_query and create_table. Repeatable.
     #[arg(long = "db-rw", value_name = "[NAME=]PATH")]
     pub(crate) dbs_rw: Vec<String>,
+
+    /// Like --ro-root for several directories at once: takes the arguments up to the next flag
+    /// (none is fine). An argument left as "${user_config.NAME}" counts as none.
+    #[arg(long = "ro-roots", value_name = "PATH", num_args = 0.., help_heading = LAUNCHERS)]
+    pub(crate) ro_roots_list: Vec<PathBuf>,
+
+    /// Like --db for several databases at once: takes the arguments up to the next flag.
+    #[arg(long = "dbs", value_name = "[NAME=]PATH", num_args = 0.., help_heading = LAUNCHERS)]
+    pub(crate) dbs_list: Vec<String>,
+
+    /// Like --db-rw for several databases at once: takes the arguments up to the next flag.
+    #[arg(long = "dbs-rw", value_name = "[NAME=]PATH", num_args = 0.., help_heading = LAUNCHERS)]
+    pub(crate) dbs_rw_list: Vec<String>,
 
     /// Read settings from a TOML file: roots and ro_roots (lists of directories), db and
     /// db_rw (lists of "[NAME=]PATH"), read_only and ignore_client_roots (true or false), watch
@@ -177,6 +197,19 @@ pub struct Args {
     /// [default: info].
     #[arg(long, value_name = "LEVEL", value_parser = LOG_LEVELS)]
     pub log_level: Option<String>,
+}
+
+/// The heading of the flags made for launchers such as Claude Desktop's MCP bundles, which
+/// expand a list the user picked into separate arguments and leave an optional value they have
+/// none for as the literal text `${user_config.NAME}`.
+const LAUNCHERS: &str = "For launchers that pass lists as separate arguments (MCP bundles)";
+
+/// Whether `arg` is a launcher's placeholder left unreplaced (`${user_config.dbs}`): an MCP
+/// bundle host leaves one where the user gave no value.
+pub(crate) fn is_unset_placeholder(arg: &str) -> bool {
+    arg.strip_prefix("${user_config.")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .is_some_and(|name| !name.is_empty() && !name.contains(['{', '}']))
 }
 
 /// The values `--log-level` accepts.
@@ -321,6 +354,6 @@ mod tests {
         assert_eq!(args.paths, vec![PathBuf::from("a")]);
         assert_eq!(args.roots, vec![PathBuf::from("b")]);
         assert_eq!(args.ro_roots.len(), 2);
-        assert!(args.read_only);
+        assert_eq!(args.read_only, Some(true));
     }
 }

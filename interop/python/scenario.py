@@ -428,7 +428,8 @@ class Scenario:
             await r.step("roots=[] keeps the configured directories usable", self.check_roots_empty)
         await r.step("resources/list: every page via nextCursor", self.check_resources_list)
         await r.step("resources/templates/list", self.check_templates)
-        await r.step("prompts/list (method not found accepted)", self.check_prompts)
+        await r.step("prompts/list and prompts/get with an embedded schema", self.check_prompts)
+        await r.step("prompts/get with a bad argument: -32602", self.check_prompt_bad_argument)
         await self.check_all_tools()
         await r.step("resources/read: text, binary, sqlite schema and table", self.check_read_resources)
         await r.step("resources/read directory URI: resource not found", self.check_read_directory)
@@ -546,14 +547,32 @@ class Scenario:
         return ", ".join(sorted(templates))
 
     async def check_prompts(self) -> str:
+        res = await self.client.list_prompts()
+        names = [p.name for p in res.prompts]
+        assert names == ["explore_database", "ask_database", "summarize_directory", "find_and_fix"], names
+        got = await self.client.get_prompt("ask_database", {"db": "shop", "question": "How many books?"})
+        first = got.messages[0].content
+        assert first.type == "resource" and str(first.resource.uri) == "sqlite://shop/schema", first
+        assert "CREATE TABLE" in first.resource.text, first.resource.text[:200]
+        assert "How many books?" in got.messages[1].content.text
+        tree = await self.client.get_prompt("summarize_directory", {"path": str(self.root)})
+        kinds = [m.content.type for m in tree.messages]
+        assert kinds == ["text", "resource", "text"], kinds
+        dbs = (await self.client.complete(
+            types.PromptReference(name="explore_database"), {"name": "db", "value": "s"}
+        )).completion.values
+        assert set(dbs) == {"shop", "scratch"}, dbs
+        return f"{names}; summarize_directory: {kinds}; db 's' -> {dbs}"
+
+    async def check_prompt_bad_argument(self) -> str:
         try:
-            res = await self.client.list_prompts()
+            await self.client.get_prompt("ask_database", {"db": "nope", "question": "q"})
         except MCPError as e:
             if e.code == CONNECTION_CLOSED:
                 raise
-            assert e.code == METHOD_NOT_FOUND, f"prompts/list failed with {e.code} {e.message}, expected -32601"
-            return f"method not found ({e.code}: {e.message}): recorded, the server has no prompts"
-        return f"{len(res.prompts)} prompts"
+            assert e.code == INVALID_PARAMS, f"expected -32602, got {e.code} {e.message}"
+            return f"{e.code}: {e.message}"
+        raise AssertionError("an unknown database was accepted")
 
     # ---- tools --------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::bail;
 use serde::Deserialize;
 
-use crate::cli::{Args, parse_duration, parse_size};
+use crate::cli::{Args, is_unset_placeholder, parse_duration, parse_size};
 use crate::config::{
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_UNSENT_BYTES, DEFAULT_PROGRESS_AFTER,
     DEFAULT_RESOURCE_PAGE_SIZE, EXAMPLE, MAX_RESOURCE_PAGE_SIZE, MIN_MAX_MESSAGE_BYTES,
@@ -118,10 +118,21 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
     if writable.is_empty() {
         writable = file.roots.clone();
     }
-    let read_only_roots =
-        if args.ro_roots.is_empty() { file.ro_roots.clone() } else { args.ro_roots.clone() };
-    let db_ro = if args.dbs.is_empty() { file.db.clone() } else { args.dbs.clone() };
-    let db_rw = if args.dbs_rw.is_empty() { file.db_rw.clone() } else { args.dbs_rw.clone() };
+    let launched = |list: &[String]| -> Vec<String> {
+        list.iter().filter(|a| !is_unset_placeholder(a)).cloned().collect()
+    };
+    let ro_roots: Vec<PathBuf> = args
+        .ro_roots
+        .iter()
+        .chain(args.ro_roots_list.iter().filter(|p| !p.to_str().is_some_and(is_unset_placeholder)))
+        .cloned()
+        .collect();
+    let dbs: Vec<String> = args.dbs.iter().cloned().chain(launched(&args.dbs_list)).collect();
+    let dbs_rw: Vec<String> =
+        args.dbs_rw.iter().cloned().chain(launched(&args.dbs_rw_list)).collect();
+    let read_only_roots = if ro_roots.is_empty() { file.ro_roots.clone() } else { ro_roots };
+    let db_ro = if dbs.is_empty() { file.db.clone() } else { dbs };
+    let db_rw = if dbs_rw.is_empty() { file.db_rw.clone() } else { dbs_rw };
     if writable.is_empty() && read_only_roots.is_empty() && db_ro.is_empty() && db_rw.is_empty() {
         bail!("no directory or database to serve: give at least one root or database, {EXAMPLE}");
     }
@@ -179,7 +190,7 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
     Ok(Settings {
         writable,
         read_only_roots,
-        all_read_only: args.read_only || file.read_only.unwrap_or(false),
+        all_read_only: args.read_only.or(file.read_only).unwrap_or(false),
         db_ro,
         db_rw,
         limits,
@@ -453,5 +464,60 @@ mod tests {
         assert!(settings.all_read_only && !settings.ignore_client_roots);
         let settings = merge(&args(&["/p", "--ignore-client-roots"]), &file("")).unwrap();
         assert!(settings.ignore_client_roots && !settings.all_read_only);
+    }
+
+    #[test]
+    fn read_only_takes_an_optional_value_that_wins_over_the_file() {
+        let merged = |line: &[&str], toml: &str| merge(&args(line), &file(toml)).unwrap();
+        assert!(merged(&["--read-only", "/p"], "").all_read_only);
+        assert_eq!(merged(&["--read-only", "/p"], "").writable, [PathBuf::from("/p")]);
+        assert!(merged(&["/p", "--read-only=true"], "").all_read_only);
+        assert!(!merged(&["/p", "--read-only=false"], "read_only = true").all_read_only);
+        assert!(merged(&["/p"], "read_only = true").all_read_only);
+        assert!(Args::try_parse_from(["m", "/p", "--read-only=maybe"]).is_err());
+    }
+
+    #[test]
+    fn launcher_lists_take_every_value_and_skip_unreplaced_placeholders() {
+        // As an MCP bundle host expands ["--ro-roots", "${user_config.ro}", "--dbs", ...]:
+        let settings = merge(
+            &args(&[
+                "--read-only=false",
+                "--ro-roots",
+                "/r1",
+                "/r 2",
+                "--dbs",
+                "${user_config.dbs}",
+                "--dbs-rw",
+                "--ro-root",
+                "/r3",
+                "--",
+                "/w1",
+                "/w2",
+            ]),
+            &file("db = [\"/from-file.db\"]"),
+        )
+        .unwrap();
+        assert_eq!(settings.writable, [PathBuf::from("/w1"), PathBuf::from("/w2")]);
+        assert_eq!(
+            settings.read_only_roots,
+            [PathBuf::from("/r3"), PathBuf::from("/r1"), PathBuf::from("/r 2")]
+        );
+        // No database given on the command line: the file's stay.
+        assert_eq!(settings.db_ro, ["/from-file.db"]);
+        assert!(settings.db_rw.is_empty());
+        let settings = merge(
+            &args(&["--dbs", "/a.db", "s=/b.db", "--dbs-rw", "/c.db", "--", "/w"]),
+            &file(""),
+        )
+        .unwrap();
+        assert_eq!(settings.db_ro, ["/a.db", "s=/b.db"]);
+        assert_eq!(settings.db_rw, ["/c.db"]);
+        for placeholder in ["${user_config.x}", "${user_config.ro_dirs}"] {
+            assert!(is_unset_placeholder(placeholder));
+        }
+        for real in ["${HOME}", "${user_config.}", "/x/${user_config.a}", "${user_config.a}b"] {
+            assert!(!is_unset_placeholder(real), "{real}");
+        }
     }
 }

@@ -17,8 +17,8 @@ fn legacy_initialize_names_this_crate_and_declares_only_what_is_implemented() {
     let capabilities = result["capabilities"].as_object().unwrap();
     let mut declared: Vec<&str> = capabilities.keys().map(String::as_str).collect();
     declared.sort_unstable();
-    // Completions: the file and table templates' arguments.
-    assert_eq!(declared, ["completions", "resources", "tools"], "{result}");
+    // Completions: the file and table templates' and the prompts' arguments.
+    assert_eq!(declared, ["completions", "prompts", "resources", "tools"], "{result}");
     let instructions = result["instructions"].as_str().unwrap_or_default();
     assert!(instructions.contains("list_allowed_directories"), "{instructions}");
     assert!(
@@ -417,7 +417,8 @@ fn before_initialize_notifications_are_ignored_and_requests_are_told_to_initiali
 #[test]
 fn a_missing_method_is_named_in_the_error() {
     let mut server = TestServer::start();
-    for method in ["prompts/list", "logging/setLevel", "no/such/method"] {
+    // A method of the client's, and one of nobody's.
+    for method in ["sampling/createMessage", "no/such/method"] {
         let response = server.request(method, json!({ "level": "info" }));
         assert_eq!(response["error"]["code"], -32601, "{response}");
         assert_eq!(
