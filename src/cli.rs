@@ -193,6 +193,12 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub(crate) max_regex_bytes: Option<u64>,
 
+    /// Most log messages (warnings and errors) sent to the client per minute, as
+    /// notifications/message; the rest are counted, said once the minute is over, and stay on
+    /// stderr [default: 30].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_log_messages: Option<usize>,
+
     /// Log level for stderr: off, error, warn, info, debug or trace (RUST_LOG, if set, wins)
     /// [default: info].
     #[arg(long, value_name = "LEVEL", value_parser = LOG_LEVELS)]

@@ -9,8 +9,10 @@ use clap::Parser;
 use mcp_files_sqlite::cli::Args;
 use mcp_files_sqlite::config::Config;
 use mcp_files_sqlite::hosts::{self, HostArgs};
+use mcp_files_sqlite::server::host_log;
 use mcp_files_sqlite::server::serve_stdio;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
 
 /// How long shutdown waits for blocking work (a walk, a query) still running after stdin closed:
 /// briefly, since the client is gone and the server must exit within 100 ms of stdin's end. Work
@@ -58,7 +60,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr only: stdout is the protocol channel. `RUST_LOG` wins over `--log-level`,
+/// Logs go to stderr, never stdout, which is the protocol channel (the client gets warnings and
+/// errors as MCP messages through the transport). `RUST_LOG` wins over `--log-level`,
 /// which sets this crate's level. Dependencies log warnings and errors only, and rmcp errors only:
 /// at warn it reports every error response (a client probing an optional method, a model refused
 /// a path), which is not a fault of the server; our own logs say what went wrong where it matters.
@@ -71,9 +74,10 @@ fn init_logging(level: Option<&str>) {
         _ => format!("warn,rmcp=error,mcp_files_sqlite={level}"),
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(directives));
-    tracing_subscriber::fmt()
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_env_filter(filter)
-        .init();
+        .with_filter(filter);
+    // Warnings and errors also go to the client, whatever stderr shows (see `host_log`).
+    tracing_subscriber::registry().with(stderr).with(host_log::layer()).init();
 }

@@ -298,6 +298,7 @@ class Scenario:
         self.r = Report(f"python {era}")
         self.wire = Wire()
         self.notifications: list[Any] = []  # typed, via message_handler
+        self.logs: list[types.LoggingMessageNotificationParams] = []  # via logging_callback
         self.notified = anyio.Event()
         self.roots_asked = 0
         self.tools: dict[str, types.Tool] = {}
@@ -339,6 +340,9 @@ class Scenario:
         self.notifications.append(message)
         self.notified.set()
         self.notified = anyio.Event()
+
+    async def on_log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(params)
 
     async def on_list_roots(self, _ctx: Any) -> types.ListRootsResult:
         self.roots_asked += 1
@@ -386,6 +390,11 @@ class Scenario:
         }
         if self.era == "legacy":
             client_kw["mode"] = "legacy"
+        # Log messages: legacy sessions ask with logging/setLevel (check_logging); modern requests
+        # carry io.modelcontextprotocol/logLevel in their _meta, which log_level stamps on each.
+        client_kw["logging_callback"] = self.on_log
+        if self.era == "modern":
+            client_kw["log_level"] = "warning"
         if self.declare_roots:
             # Declare the roots capability and answer roots/list with [] (a host with no workspace
             # open does this). The configured directories must stay usable.
@@ -445,6 +454,7 @@ class Scenario:
                          timeout=3 * NOTIFY_TIMEOUT)  # fmt: skip
         await r.step("progress on a slow call, cancel it, server still answers", self.check_progress_cancel,
                      timeout=PROGRESS_TIMEOUT + AFTER_CANCEL_TIMEOUT + 30)  # fmt: skip
+        await r.step("logging: a replaced database is said as notifications/message", self.check_logging)
         await r.step("wire: era-correct framing on every message", self.check_wire)
 
     # ---- checks -----------------------------------------------------------------------------
@@ -573,6 +583,26 @@ class Scenario:
             assert e.code == INVALID_PARAMS, f"expected -32602, got {e.code} {e.message}"
             return f"{e.code}: {e.message}"
         raise AssertionError("an unknown database was accepted")
+
+    async def check_logging(self) -> str:
+        if self.era == "legacy":
+            await self.client.set_logging_level("warning")
+        self.logs.clear()
+        # Another program swaps the writable database for a new file; the next query reopens it
+        # and the server warns (before the query's answer).
+        replacement = self.tmp / "replacement.db"
+        with sqlite3.connect(replacement) as conn:
+            conn.execute("CREATE TABLE replaced(x)")
+        conn.close()
+        os.replace(replacement, self.scratch)
+        res = await self.client.call_tool("read_query", {"db": "scratch", "query": "SELECT count(*) FROM replaced"})
+        assert not res.is_error, res
+        with anyio.fail_after(NOTIFY_TIMEOUT):
+            while not any("replaced on disk" in str(m.data) for m in self.logs):
+                await anyio.sleep(0.05)
+        said = next(m for m in self.logs if "replaced on disk" in str(m.data))
+        assert said.level == "warning" and said.logger == "mcp-files-sqlite", said
+        return f"{said.level}: {said.data}"
 
     # ---- tools --------------------------------------------------------------------------------
 

@@ -11,9 +11,9 @@ use serde::Deserialize;
 
 use crate::cli::{Args, is_unset_placeholder, parse_duration, parse_size};
 use crate::config::{
-    DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_UNSENT_BYTES, DEFAULT_PROGRESS_AFTER,
-    DEFAULT_RESOURCE_PAGE_SIZE, EXAMPLE, MAX_RESOURCE_PAGE_SIZE, MIN_MAX_MESSAGE_BYTES,
-    MIN_PROGRESS_AFTER,
+    DEFAULT_MAX_LOG_MESSAGES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_UNSENT_BYTES,
+    DEFAULT_PROGRESS_AFTER, DEFAULT_RESOURCE_PAGE_SIZE, EXAMPLE, MAX_RESOURCE_PAGE_SIZE,
+    MIN_MAX_MESSAGE_BYTES, MIN_PROGRESS_AFTER,
 };
 use crate::db::query::DbLimits;
 use crate::sandbox::Limits;
@@ -44,6 +44,7 @@ pub(crate) struct FileConfig {
     pub(crate) max_message_bytes: Option<Size>,
     pub(crate) max_unsent_bytes: Option<Size>,
     pub(crate) max_blocking_calls: Option<usize>,
+    pub(crate) max_log_messages: Option<usize>,
     pub(crate) tool_timeout: Option<Seconds>,
     pub(crate) max_regex_bytes: Option<Size>,
     pub(crate) query_timeout: Option<Seconds>,
@@ -105,6 +106,7 @@ pub(crate) struct Settings {
     pub(crate) max_message_bytes: usize,
     pub(crate) max_unsent_bytes: usize,
     pub(crate) max_blocking_calls: usize,
+    pub(crate) max_log_messages: usize,
 }
 
 /// Merges the command line over the config file over the defaults. A kind of root or database
@@ -174,6 +176,13 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
         "max_blocking_calls",
     )?;
 
+    let max_log_messages = count(
+        args.max_log_messages,
+        file.max_log_messages,
+        DEFAULT_MAX_LOG_MESSAGES,
+        "max_log_messages",
+    )?;
+
     let db_limits = db_limits(args, file, limits.max_result_bytes)?;
     let progress_after = duration(
         args.progress_after,
@@ -202,6 +211,7 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
         max_message_bytes,
         max_unsent_bytes,
         max_blocking_calls,
+        max_log_messages,
     })
 }
 

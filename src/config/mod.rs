@@ -41,6 +41,8 @@ pub(crate) const MIN_MAX_MESSAGE_BYTES: usize = 4 * 1024;
 /// Most bytes of answers that may wait to be written (the client is not reading them) before
 /// the server stops reading requests, unless `--max-unsent-bytes` says otherwise.
 pub(crate) const DEFAULT_MAX_UNSENT_BYTES: usize = 64 * 1024 * 1024;
+/// Default of `--max-log-messages`: log messages sent to the client per minute.
+pub(crate) const DEFAULT_MAX_LOG_MESSAGES: usize = 30;
 /// How long a call runs before progress notifications start, unless configured otherwise.
 pub(crate) const DEFAULT_PROGRESS_AFTER: Duration = Duration::from_secs(1);
 /// The shortest `--progress-after` accepted.
@@ -68,6 +70,8 @@ pub struct Config {
     pub(crate) max_unsent_bytes: usize,
     /// File operations that may run at once.
     pub(crate) max_blocking_calls: usize,
+    /// Log messages sent to the client per minute.
+    pub(crate) max_log_messages: usize,
 }
 
 impl Config {
@@ -138,6 +142,7 @@ impl Config {
             max_message_bytes: settings.max_message_bytes,
             max_unsent_bytes: settings.max_unsent_bytes,
             max_blocking_calls: settings.max_blocking_calls,
+            max_log_messages: settings.max_log_messages,
         })
     }
 }

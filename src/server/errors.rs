@@ -53,6 +53,12 @@ pub(crate) fn resource_error(uri: &str, err: &sandbox::Error) -> ErrorData {
 /// A failed database call: a tool result with `isError: true` and the error's message, which
 /// says what to do about it.
 pub(crate) fn db_tool_error(err: &db::Error) -> CallToolResult {
+    if let db::Error::Timeout { limit } = err {
+        tracing::warn!(
+            "a query ran into --query-timeout ({}s) and was stopped",
+            limit.as_secs_f64()
+        );
+    }
     argument_error(err.to_string())
 }
 

@@ -4,6 +4,7 @@
 
 pub(crate) mod db_resources;
 pub(crate) mod errors;
+pub mod host_log;
 pub(crate) mod progress;
 pub(crate) mod prompts;
 pub(crate) mod render;
@@ -193,6 +194,8 @@ impl ServerHandler for Server {
         self.negotiate_initialize(&request)
     }
 
+    // `logging` is deprecated in 2026-07-28 (the level comes per request); legacy hosts use it.
+    #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
         // Subscriptions and list_changed are declared only when the watcher is on.
         let capabilities = if self.shared.subscriptions.enabled() {
@@ -203,6 +206,7 @@ impl ServerHandler for Server {
                 .enable_resources_list_changed()
                 .enable_prompts()
                 .enable_completions()
+                .enable_logging()
                 .build()
         } else {
             ServerCapabilities::builder()
@@ -210,6 +214,7 @@ impl ServerHandler for Server {
                 .enable_resources()
                 .enable_prompts()
                 .enable_completions()
+                .enable_logging()
                 .build()
         };
         ServerConfig::new(capabilities)
@@ -248,6 +253,17 @@ impl ServerHandler for Server {
             self.read_file_resource(uri).await?
         };
         Ok(result.into())
+    }
+
+    // Legacy hosts choose the level of the log messages sent to them (see `host_log`).
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        host_log::global().set_legacy_level(request.level as u8);
+        Ok(())
     }
 
     async fn list_prompts(
@@ -342,6 +358,7 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
         max_message_bytes: config.max_message_bytes,
         max_unsent_bytes: config.max_unsent_bytes,
     };
+    host_log::global().set_per_minute(config.max_log_messages);
     let server = Server::new(config);
     let gate = Arc::clone(&server.shared.roots_gate);
     let signals = transport::Signals::new(Arc::new(move || gate.roots_changed()));
@@ -358,6 +375,7 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
     server.shared.subscriptions.start(server.sandbox(), server.databases());
     let peer = running.peer().clone();
     if peer.peer_info().is_some() {
+        host_log::global().open_legacy();
         tokio::spawn(subscriptions::forward_legacy(server.clone(), peer));
     }
     // When stdin closes, the client is gone: calls about to finish get `EXIT_GRACE` to answer,

@@ -149,9 +149,9 @@ impl Server {
             if roots.is_empty() {
                 tracing::info!("the client lists no roots; serving the configured directories");
             } else {
-                tracing::info!(
+                tracing::warn!(
                     ?roots,
-                    "none of the client's roots is a file:// directory; serving the configured directories"
+                    "none of the client's roots is a file:// directory, so they are ignored; serving the configured directories"
                 );
             }
             return;

@@ -5,6 +5,7 @@ mod cli;
 mod escape;
 mod files;
 mod hosts;
+mod logging;
 mod progress;
 mod prompts;
 // Properties of symlink resolution: Unix symlinks need no privileges (and Wine cannot make them);

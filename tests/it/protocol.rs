@@ -18,7 +18,7 @@ fn legacy_initialize_names_this_crate_and_declares_only_what_is_implemented() {
     let mut declared: Vec<&str> = capabilities.keys().map(String::as_str).collect();
     declared.sort_unstable();
     // Completions: the file and table templates' and the prompts' arguments.
-    assert_eq!(declared, ["completions", "prompts", "resources", "tools"], "{result}");
+    assert_eq!(declared, ["completions", "logging", "prompts", "resources", "tools"], "{result}");
     let instructions = result["instructions"].as_str().unwrap_or_default();
     assert!(instructions.contains("list_allowed_directories"), "{instructions}");
     assert!(

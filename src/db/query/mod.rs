@@ -314,7 +314,7 @@ impl Session {
         if crate::db::file_identity(&self.path) != self.file {
             // Replaced by rename (a tool that writes a copy and swaps it in): the connection
             // still reads the old, unlinked file. Follow the path, as the user would expect.
-            tracing::info!(db = %self.name, "the database file was replaced; reopening it");
+            tracing::warn!(db = %self.name, "the database file was replaced on disk; reopening it");
             let path = self.path.clone();
             *self = Session::open(&self.name, &path, self.writable, self.limits.clone())
                 .map_err(|e| Error::Reopen { db: self.name.clone(), source: Box::new(e) })?;

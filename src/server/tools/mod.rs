@@ -204,6 +204,10 @@ fn rendered<T>(
 
 /// Marks a walk's result as partial: it stopped at `--tool-timeout`.
 fn stopped_early(result: &mut CallToolResult, what: &str, timeout: std::time::Duration) {
+    tracing::warn!(
+        "{what} ran into --tool-timeout ({}s) and returned a partial result",
+        timeout.as_secs_f64()
+    );
     result.content.push(ContentBlock::text(format!(
         "[stopped early: {what} reached --tool-timeout ({}s), so this result is partial; narrow the path or the pattern, or raise --tool-timeout]",
         timeout.as_secs_f64()

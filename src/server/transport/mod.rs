@@ -45,7 +45,7 @@ use frames::{STANDARD_REQUESTS, classify_invalid, id_from_head, name_missing_met
 pub(crate) use outbox::{Backlog, FrameLimits, Signals};
 use outbox::{Outbox, lock};
 
-use crate::server::spliced;
+use crate::server::{host_log, spliced};
 
 /// How much of an oversized line is kept to find its `id`.
 const HEAD_BYTES: usize = 4 * 1024;
@@ -66,6 +66,9 @@ pub(crate) struct LineTransport<R> {
     /// Whether the session exists (`initialize`, or a complete 2026-07-28 request, went through).
     established: Arc<AtomicBool>,
     signals: Signals,
+    /// 2026-07-28 requests that asked for log messages (`_meta` logLevel): the level, and the
+    /// last record made before they came (see `host_log`). At most one per request in flight.
+    log_windows: Mutex<HashMap<RequestId, (u8, u64)>>,
 }
 
 /// One read from the client.
@@ -90,16 +93,31 @@ where
         limits: FrameLimits,
         signals: Signals,
     ) -> Self {
+        let outbox = Outbox::spawn(writer, Arc::clone(&signals.outbox));
+        // A legacy session's log messages made while nothing else is written go out at once.
+        let sender = outbox.clone();
+        tokio::spawn(async move {
+            let log = host_log::global();
+            loop {
+                log.made().await;
+                let mut gone = false;
+                log.send_legacy(&mut |line| gone |= sender.push(line).is_err());
+                if gone {
+                    return;
+                }
+            }
+        });
         LineTransport {
             reader: BufReader::with_capacity(64 * 1024, reader),
             line: Vec::new(),
             oversized: None,
             max_message_bytes: limits.max_message_bytes,
             max_unsent_bytes: limits.max_unsent_bytes,
-            outbox: Outbox::spawn(writer, Arc::clone(&signals.outbox)),
+            outbox,
             in_flight: Arc::default(),
             established: Arc::default(),
             signals,
+            log_windows: Mutex::default(),
         }
     }
 
@@ -164,6 +182,7 @@ where
     fn answered(&self, id: &RequestId) {
         // Its answer is queued (or it was cancelled): the work permit it held is free.
         drop(lock(&self.outbox.state.held).remove(id));
+        lock(&self.log_windows).remove(id);
         if let Some(size) = lock(&self.in_flight).remove(id) {
             self.outbox.state.request_bytes.fetch_sub(size, Ordering::AcqRel);
             self.outbox.state.written.notify_waiters();
@@ -221,6 +240,15 @@ where
                     );
                     self.reply(Some(id), ErrorCode::INVALID_REQUEST, message);
                     return None;
+                }
+                // A 2026-07-28 request asks for the log messages made while it runs.
+                let meta = request.request.get_meta();
+                #[allow(deprecated)]
+                if meta.protocol_version().is_some()
+                    && let Some(level) = meta.log_level()
+                {
+                    let mark = host_log::global().mark();
+                    lock(&self.log_windows).insert(request.id.clone(), (level as u8, mark));
                 }
             }
             JsonRpcMessage::Notification(notification) => {
@@ -353,6 +381,17 @@ where
             }
             _ => None,
         };
+        // Log messages first: a warning a request caused comes before its answer.
+        let log = host_log::global();
+        log.send_legacy(&mut |line| {
+            let _ = self.outbox.push(line);
+        });
+        let window = id.as_ref().and_then(|id| lock(&self.log_windows).remove(id));
+        if let Some((level, mark)) = window {
+            for line in log.since(mark, level) {
+                let _ = self.outbox.push(line);
+            }
+        }
         let structured = take_structured(&mut item);
         let queued = serialize(&mut item, structured)
             .map_err(std::io::Error::other)
