@@ -9,14 +9,18 @@
 #   4. checks it with `mcpb validate` and packs it with `mcpb pack` (@anthropic-ai/mcpb, pinned in
 #      mcpb/package.json);
 #   5. runs mcpb/unpack-test.mjs: unpacks the bundle, starts the server exactly as a host does
-#      (the reference substitution of ${__dirname} and ${user_config.*}) and calls its tools.
+#      (the reference substitution of ${__dirname} and ${user_config.*}) and calls its tools;
+#   6. writes the MCP registry entry for it, dist/server.json (registry.py, checked against the
+#      registry's published schema): for the GitHub repository MCPB_GITHUB_REPO=OWNER/REPO, or
+#      the origin remote's; without either, dist/server.example.json for example-owner/.
 #
 # On a Mac the same script builds the macOS binary (server/darwin/); add the Windows .exe by
 # copying it to the path above first. Options:
 #   --require-windows   fail if the Windows .exe is missing (CI)
 #   --no-build          use the release binary already built
-# Installs only inside packaging/mcpb/node_modules (npm ci), redone when the lock file changes;
-# needs Node 18 or later (interop/.node's, if interop/run.sh installed it, or the system's).
+# Installs only inside packaging/mcpb/node_modules (npm ci) and packaging/.venv (jsonschema, and
+# the schema from PyPI), each redone when its pins change; needs Node 18 or later (interop/.node's,
+# if interop/run.sh installed it, or the system's) and python3 with venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 require_windows=0 build=1
@@ -90,4 +94,28 @@ rm -f dist/mcp-files-sqlite.mcpb
 mcpb pack "$stage" dist/mcp-files-sqlite.mcpb
 say "unpack and start as a host does"
 node packaging/mcpb/unpack-test.mjs dist/mcp-files-sqlite.mcpb
+
+# ---- The MCP registry entry -----------------------------------------------------------------------
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+py_stamp=$( (python3 --version; echo "jsonschema==4.26.0 skillsaw==0.22.0") | sha256sum | cut -d' ' -f1)
+if [[ $(cat packaging/.venv/.stamp 2>/dev/null) != "$py_stamp" ]]; then
+  say "installing jsonschema and the registry schema into packaging/.venv"
+  rm -rf packaging/.venv
+  python3 -m venv packaging/.venv
+  packaging/.venv/bin/pip install -q jsonschema==4.26.0
+  packaging/.venv/bin/pip download -q --no-deps -d packaging/.venv/wheels skillsaw==0.22.0
+  echo "$py_stamp" >packaging/.venv/.stamp
+fi
+repo=${MCPB_GITHUB_REPO:-}
+if [[ -z $repo ]]; then
+  repo=$( (git remote get-url origin 2>/dev/null || true) | sed -nE 's#^(https://github\.com/|git@github\.com:)([^/]+/[^/.]+)(\.git)?$#\2#p')
+fi
+out=dist/server.json
+if [[ -z $repo ]]; then
+  repo=example-owner/mcp-files-sqlite out=dist/server.example.json
+  say "no GitHub repository (set MCPB_GITHUB_REPO=OWNER/REPO): writing $out for $repo"
+fi
+version=$("$host_bin" --version | awk '{print $NF}')
+packaging/.venv/bin/python packaging/registry.py --bundle dist/mcp-files-sqlite.mcpb --repo "$repo" \
+  --version "$version" --schema-wheel packaging/.venv/wheels/skillsaw-0.22.0-py3-none-any.whl --out "$out"
 sha256sum dist/mcp-files-sqlite.mcpb 2>/dev/null || shasum -a 256 dist/mcp-files-sqlite.mcpb

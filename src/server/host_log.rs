@@ -335,4 +335,37 @@ mod tests {
         assert_eq!(lines.len(), KEPT);
         assert!(levels(&lines)[0].contains(&format!("{}", 10)), "the oldest are gone");
     }
+
+    #[test]
+    fn the_layer_records_this_crates_warnings_and_errors_only() {
+        use tracing_subscriber::prelude::*;
+        let subscriber = tracing_subscriber::registry().with(layer());
+        let mark = global().mark();
+        tracing::subscriber::with_default(subscriber, || {
+            // As the watcher says it fell back to polling (its own thread, the same layer).
+            tracing::warn!(
+                target: "mcp_files_sqlite::watch::state",
+                "file watching: the system ran out of inotify watches while watching /r; polled instead"
+            );
+            tracing::error!(target: "mcp_files_sqlite::db::worker", db = "shop", "a job panicked");
+            tracing::info!(target: "mcp_files_sqlite::server", "serving");
+            tracing::warn!(target: "rmcp::service", "not ours");
+        });
+        let lines: Vec<Value> =
+            global().since(mark, 0).iter().map(|l| serde_json::from_slice(l).unwrap()).collect();
+        let ours: Vec<&Value> = lines
+            .iter()
+            .filter(|l| {
+                let m = l["params"]["data"]["message"].as_str().unwrap_or_default();
+                m.contains("inotify watches while watching /r")
+                    || m == "a job panicked"
+                    || m == "serving"
+                    || m == "not ours"
+            })
+            .collect();
+        assert_eq!(ours.len(), 2, "{lines:?}");
+        assert_eq!(ours[0]["params"]["level"], "warning");
+        assert_eq!(ours[1]["params"]["level"], "error");
+        assert_eq!(ours[1]["params"]["data"]["db"], "shop", "fields go with the message");
+    }
 }
