@@ -32,6 +32,9 @@ for arg in "$@"; do
   esac
 done
 say() { echo "== mcpb: $*"; }
+die() { echo "mcpb: $*" >&2; exit 1; }
+# sha256sum on Linux, shasum on macOS.
+sha256() { if command -v sha256sum >/dev/null; then sha256sum "$@"; else shasum -a 256 "$@"; fi; }
 
 # ---- Node and the MCPB CLI ------------------------------------------------------------------------
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
@@ -41,12 +44,15 @@ fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   sudo=""
   [[ $(id -u) == 0 ]] || sudo="sudo"
+  command -v apt-get >/dev/null || die "install Node 18 or later and npm"
   say "installing nodejs and npm from Debian"
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+  $sudo apt-get update -qq || die "apt-get update failed"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null ||
+    die "apt-get install nodejs npm failed"
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 ((node_major >= 18)) || { echo "mcpb: Node 18 or later is needed (found $(node --version))" >&2; exit 1; }
-stamp=$( (node --version; cat packaging/mcpb/package-lock.json) | sha256sum | cut -d' ' -f1)
+stamp=$( (node --version; cat packaging/mcpb/package-lock.json) | sha256 | cut -d' ' -f1)
 if [[ $(cat packaging/mcpb/node_modules/.mcpb-stamp 2>/dev/null) != "$stamp" ]]; then
   say "installing @anthropic-ai/mcpb into packaging/mcpb/node_modules"
   (cd packaging/mcpb && rm -rf node_modules && npm ci --silent)
@@ -58,6 +64,7 @@ mcpb() { node packaging/mcpb/node_modules/@anthropic-ai/mcpb/dist/cli/cli.js "$@
 case $(uname -s) in
   Linux) platform=linux ext="" ;;
   Darwin) platform=darwin ext="" ;;
+  # On Windows only the .exe goes in (a zip made there keeps no executable bits for the others).
   MINGW* | MSYS* | CYGWIN*) platform=win32 ext=".exe" ;;
   *) echo "mcpb: unsupported build platform $(uname -s)" >&2; exit 1 ;;
 esac
@@ -97,7 +104,7 @@ node packaging/mcpb/unpack-test.mjs dist/mcp-files-sqlite.mcpb
 
 # ---- The MCP registry entry -----------------------------------------------------------------------
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-py_stamp=$( (python3 --version; echo "jsonschema==4.26.0 skillsaw==0.22.0") | sha256sum | cut -d' ' -f1)
+py_stamp=$( (python3 --version; echo "jsonschema==4.26.0 skillsaw==0.22.0") | sha256 | cut -d' ' -f1)
 if [[ $(cat packaging/.venv/.stamp 2>/dev/null) != "$py_stamp" ]]; then
   say "installing jsonschema and the registry schema into packaging/.venv"
   rm -rf packaging/.venv
@@ -108,7 +115,8 @@ if [[ $(cat packaging/.venv/.stamp 2>/dev/null) != "$py_stamp" ]]; then
 fi
 repo=${MCPB_GITHUB_REPO:-}
 if [[ -z $repo ]]; then
-  repo=$( (git remote get-url origin 2>/dev/null || true) | sed -nE 's#^(https://github\.com/|git@github\.com:)([^/]+/[^/.]+)(\.git)?$#\2#p')
+  repo=$( (git remote get-url origin 2>/dev/null || true) | sed -E 's#\.git$##' |
+    sed -nE 's#^(https://github\.com/|git@github\.com:)([^/]+/[^/]+)$#\2#p')
 fi
 out=dist/server.json
 if [[ -z $repo ]]; then
@@ -118,4 +126,4 @@ fi
 version=$("$host_bin" --version | awk '{print $NF}')
 packaging/.venv/bin/python packaging/registry.py --bundle dist/mcp-files-sqlite.mcpb --repo "$repo" \
   --version "$version" --schema-wheel packaging/.venv/wheels/skillsaw-0.22.0-py3-none-any.whl --out "$out"
-sha256sum dist/mcp-files-sqlite.mcpb 2>/dev/null || shasum -a 256 dist/mcp-files-sqlite.mcpb
+sha256 dist/mcp-files-sqlite.mcpb

@@ -53,9 +53,10 @@ pub struct Args {
         value_name = "BOOL",
         num_args = 0..=1,
         require_equals = true,
-        default_missing_value = "true"
+        default_missing_value = "true",
+        value_parser = parse_switch
     )]
-    pub(crate) read_only: Option<bool>,
+    pub(crate) read_only: Option<Switch>,
 
     /// A SQLite database the model may query but not change: PATH, or NAME=PATH (NAME defaults to
     /// the file name without extension). Repeatable.
@@ -194,8 +195,8 @@ pub struct Args {
     pub(crate) max_regex_bytes: Option<u64>,
 
     /// Most log messages (warnings and errors) sent to the client per minute, as
-    /// notifications/message; the rest are counted, said once the minute is over, and stay on
-    /// stderr [default: 30].
+    /// notifications/message (0: none); the rest are counted, said once the minute is over, and
+    /// stay on stderr [default: 30].
     #[arg(long, value_name = "N")]
     pub(crate) max_log_messages: Option<usize>,
 
@@ -216,6 +217,35 @@ pub(crate) fn is_unset_placeholder(arg: &str) -> bool {
     arg.strip_prefix("${user_config.")
         .and_then(|rest| rest.strip_suffix('}'))
         .is_some_and(|name| !name.is_empty() && !name.contains(['{', '}']))
+}
+
+/// An on/off flag's value, or none: a launcher's unreplaced placeholder (see
+/// `is_unset_placeholder`) counts as the flag not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Switch {
+    On,
+    Off,
+    Unset,
+}
+
+impl Switch {
+    /// The value given, if any.
+    pub(crate) fn given(self) -> Option<bool> {
+        match self {
+            Switch::On => Some(true),
+            Switch::Off => Some(false),
+            Switch::Unset => None,
+        }
+    }
+}
+
+fn parse_switch(text: &str) -> Result<Switch, String> {
+    match text {
+        "true" => Ok(Switch::On),
+        "false" => Ok(Switch::Off),
+        _ if is_unset_placeholder(text) => Ok(Switch::Unset),
+        _ => Err(format!("\"{text}\" is not true or false")),
+    }
 }
 
 /// The values `--log-level` accepts.
@@ -360,6 +390,6 @@ mod tests {
         assert_eq!(args.paths, vec![PathBuf::from("a")]);
         assert_eq!(args.roots, vec![PathBuf::from("b")]);
         assert_eq!(args.ro_roots.len(), 2);
-        assert_eq!(args.read_only, Some(true));
+        assert_eq!(args.read_only, Some(Switch::On));
     }
 }

@@ -79,5 +79,12 @@ fn init_logging(level: Option<&str>) {
         .with_ansi(false)
         .with_filter(filter);
     // Warnings and errors also go to the client, whatever stderr shows (see `host_log`).
-    tracing_subscriber::registry().with(stderr).with(host_log::layer()).init();
+    // Only this crate's warnings and errors: a filter of its own, so the other levels and crates
+    // stay as cheap as the stderr filter makes them.
+    let for_host = tracing_subscriber::filter::Targets::new()
+        .with_target(env!("CARGO_CRATE_NAME"), tracing::Level::WARN);
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(host_log::layer().with_filter(for_host))
+        .init();
 }

@@ -132,14 +132,17 @@ try {
     }
   });
 
-  const minimal = async (theManifest, userConfig) => {
+  // Only `project` is served, read-only or not; no database.
+  const minimal = async (theManifest, userConfig, readOnly) => {
     const server = await start(userConfig, theManifest);
     try {
       const tools = (await server.listAll("tools/list", "tools")).map((t) => t.name);
       assert.ok(tools.includes("read_text_file"), tools.join(", "));
-      for (const absent of ["write_file", "read_query"]) assert.ok(!tools.includes(absent), `${absent} offered: ${tools}`);
+      assert.equal(tools.includes("write_file"), !readOnly, tools.join(", "));
+      assert.ok(!tools.includes("read_query"), `read_query offered: ${tools}`);
       const allowed = text(await call(server, "list_allowed_directories", {}));
-      assert.ok(allowed.includes(project) && allowed.includes("read-only"), allowed);
+      assert.ok(allowed.includes(project), allowed);
+      assert.equal(allowed.includes("read-only"), readOnly, allowed);
       assert.ok(!allowed.includes(notes), allowed);
     } finally {
       await server.close();
@@ -147,8 +150,9 @@ try {
   };
 
   await check("only the required folder and the read-only switch: nothing else is served", async () => {
-    await minimal(manifest, { allowed_directories: [project], read_only: true });
-    await minimal(manifest, { allowed_directories: [project], read_only: true, databases: [], writable_databases: [] });
+    await minimal(manifest, { allowed_directories: [project], read_only: true }, true);
+    await minimal(manifest, { allowed_directories: [project], read_only: true, databases: [], writable_databases: [] }, true);
+    await minimal(manifest, { allowed_directories: [project] }, false);
   });
 
   await check("a host that leaves unset optional values as literal ${user_config.*}", async () => {
@@ -158,11 +162,14 @@ try {
       manifest: withoutDefaults,
       extensionPath: extension,
       systemDirs: {},
-      userConfig: { allowed_directories: [project], read_only: true },
+      userConfig: { allowed_directories: [project] },
       pathSeparator: sep,
     });
-    assert.ok(config.args.includes("${user_config.databases}"), `expected a literal placeholder: ${config.args}`);
-    await minimal(withoutDefaults, { allowed_directories: [project], read_only: true });
+    for (const literal of ["${user_config.databases}", "--read-only=${user_config.read_only}"]) {
+      assert.ok(config.args.includes(literal), `expected ${literal} left as it is: ${config.args}`);
+    }
+    await minimal(withoutDefaults, { allowed_directories: [project] }, false);
+    await minimal(withoutDefaults, { allowed_directories: [project], read_only: true }, true);
   });
 
   await check("no folder chosen: the host does not start the server", async () => {

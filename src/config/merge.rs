@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::bail;
 use serde::Deserialize;
 
-use crate::cli::{Args, is_unset_placeholder, parse_duration, parse_size};
+use crate::cli::{Args, Switch, is_unset_placeholder, parse_duration, parse_size};
 use crate::config::{
     DEFAULT_MAX_LOG_MESSAGES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_UNSENT_BYTES,
     DEFAULT_PROGRESS_AFTER, DEFAULT_RESOURCE_PAGE_SIZE, EXAMPLE, MAX_RESOURCE_PAGE_SIZE,
@@ -176,12 +176,9 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
         "max_blocking_calls",
     )?;
 
-    let max_log_messages = count(
-        args.max_log_messages,
-        file.max_log_messages,
-        DEFAULT_MAX_LOG_MESSAGES,
-        "max_log_messages",
-    )?;
+    // 0 is allowed: no log message goes to the client (stderr keeps them all).
+    let max_log_messages =
+        args.max_log_messages.or(file.max_log_messages).unwrap_or(DEFAULT_MAX_LOG_MESSAGES);
 
     let db_limits = db_limits(args, file, limits.max_result_bytes)?;
     let progress_after = duration(
@@ -199,7 +196,7 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
     Ok(Settings {
         writable,
         read_only_roots,
-        all_read_only: args.read_only.or(file.read_only).unwrap_or(false),
+        all_read_only: args.read_only.and_then(Switch::given).or(file.read_only).unwrap_or(false),
         db_ro,
         db_rw,
         limits,
@@ -485,6 +482,10 @@ mod tests {
         assert!(!merged(&["/p", "--read-only=false"], "read_only = true").all_read_only);
         assert!(merged(&["/p"], "read_only = true").all_read_only);
         assert!(Args::try_parse_from(["m", "/p", "--read-only=maybe"]).is_err());
+        // A bundle host with no value for the switch leaves its placeholder: not given.
+        let placeholder = "--read-only=${user_config.read_only}";
+        assert!(merged(&["/p", placeholder], "read_only = true").all_read_only);
+        assert!(!merged(&["/p", placeholder], "").all_read_only);
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl HostLog {
             let suppressed = std::mem::take(&mut state.suppressed);
             state.window_start = Some(now);
             state.in_window = 0;
-            if suppressed > 0 {
+            if suppressed > 0 && per_minute > 0 {
                 let message = format!(
                     "{suppressed} more log messages were not sent in the last minute (at most {per_minute} a minute: --max-log-messages); stderr has them all"
                 );
@@ -135,6 +135,11 @@ impl HostLog {
     pub(crate) fn open_legacy(&self) {
         self.legacy_open.store(true, Ordering::Release);
         self.made.notify_one();
+    }
+
+    /// Whether a legacy session is open (its log messages go by its level, not per request).
+    pub(crate) fn legacy_is_open(&self) -> bool {
+        self.legacy_open.load(Ordering::Acquire)
     }
 
     /// `logging/setLevel` of a legacy session.

@@ -348,12 +348,19 @@ impl Server {
                     bad_argument("find_and_fix", "pattern", format!("pattern: {e}"))
                 })?;
                 Ok(match path {
-                    Some(path) => vec![
-                        sandbox
+                    Some(path) => {
+                        let info = sandbox
                             .file_info(&path)
-                            .map_err(|e| path_argument_error("find_and_fix", &e))?
-                            .path,
-                    ],
+                            .map_err(|e| path_argument_error("find_and_fix", &e))?;
+                        if !info.writable {
+                            let why = format!(
+                                "path: {} is in a read-only directory, and find_and_fix changes files; use grep_files to search it",
+                                info.path
+                            );
+                            return Err(bad_argument("find_and_fix", "path", why));
+                        }
+                        vec![info.path]
+                    }
                     None => sandbox
                         .allowed()
                         .into_iter()
@@ -370,7 +377,8 @@ impl Server {
             .map(|c| format!("\n\nThe fix: {c}"))
             .unwrap_or_else(|| "\n\nWork out the fix from the matches; if it is not clear, ask me before changing anything.".to_owned());
         let ask = format!(
-            "Find and fix every match of the regular expression {pattern:?} in {places}.{change}\n\n\
+            "Find and fix every match, in {places}, of this regular expression (exactly as on the \
+             next line, as grep_files takes it):\n\n    {pattern}{change}\n\n\
              1. Search first: grep_files with that pattern (path: each place above), and list \
              what you found by file before changing anything.\n\
              2. Read enough around each match (read_text_file with offset and limit) to be sure \
@@ -384,30 +392,55 @@ impl Server {
     }
 }
 
-/// `summarize_directory`'s tree, laid out breadth first so that one big folder cannot hide the
-/// others: every top-level entry, then at most `PROMPT_TREE_PER_DIR` entries of each folder,
-/// `PROMPT_TREE_ENTRIES` lines in all; what is left out is counted.
+/// `summarize_directory`'s tree, read breadth first so that one big folder cannot hide the
+/// others: the directory's own entries (at most `PROMPT_TREE_ENTRIES`), then those of each folder
+/// among them (at most `PROMPT_TREE_PER_DIR` each), `PROMPT_TREE_ENTRIES` lines in all. Each
+/// level is a one-level walk that stops once it has what it shows, so the cost is one listing per
+/// folder shown, whatever lies below.
 #[derive(Default)]
 struct CappedTree {
     path: String,
-    /// Top-level entries, each with its own entries (a walk gives at most `--max-entries`).
-    top: Vec<(String, Vec<String>)>,
-    /// The walk stopped at `--max-entries` or `--max-result-bytes`.
-    walk_cut: bool,
+    /// The top-level entries shown: the line, the folder's entries shown, and whether it has more.
+    top: Vec<(String, Vec<String>, bool)>,
+    /// The directory has more entries than shown.
+    more_on_top: bool,
 }
 
-impl TreeSink for CappedTree {
+/// One level of a directory, up to `cap` entries; `more` says whether it has others.
+struct Level {
+    cap: usize,
+    path: String,
+    entries: Vec<(String, String, Kind)>,
+    more: bool,
+}
+
+impl Level {
+    fn new(cap: usize) -> Level {
+        Level { cap, path: String::new(), entries: Vec::new(), more: false }
+    }
+}
+
+impl TreeSink for Level {
     fn start(&mut self, path: &str) {
         self.path = path.trim_end_matches(['/', '\\']).to_owned();
     }
 
-    fn entry(&mut self, _rel: &str, name: &str, kind: Kind, depth: usize) {
-        let line = format!("{}{}", one_line(name), entry_suffix(kind));
-        match (depth, self.top.last_mut()) {
-            (1, _) | (_, None) => self.top.push((line, Vec::new())),
-            (_, Some((_, below))) => below.push(line),
+    fn entry(&mut self, rel: &str, name: &str, kind: Kind, _depth: usize) {
+        if self.entries.len() == self.cap {
+            self.more = true;
+        } else {
+            self.entries.push((rel.to_owned(), name.to_owned(), kind));
         }
     }
+
+    fn full(&self) -> bool {
+        self.more
+    }
+}
+
+/// An entry's line: its name on one line, `/` after a folder.
+fn entry_line(name: &str, kind: Kind) -> String {
+    format!("{}{}", one_line(name), entry_suffix(kind))
 }
 
 impl CappedTree {
@@ -416,47 +449,51 @@ impl CappedTree {
             "The tree of {} ({PROMPT_TREE_DEPTH} levels, ignore files applied):\n{}/\n",
             self.path, self.path
         );
-        let mut budget =
-            PROMPT_TREE_ENTRIES.saturating_sub(self.top.len().min(PROMPT_TREE_ENTRIES));
-        for (shown, (line, below)) in self.top.iter().enumerate() {
-            if shown == PROMPT_TREE_ENTRIES {
-                let more = self.top.len() - shown;
-                text.push_str(&format!("  [{more} more entries here]\n"));
-                break;
-            }
+        for (line, below, more) in &self.top {
             text.push_str(&format!("  {line}\n"));
-            let take = below.len().min(PROMPT_TREE_PER_DIR).min(budget);
-            budget -= take;
-            for child in &below[..take] {
+            for child in below {
                 text.push_str(&format!("    {child}\n"));
             }
-            if take < below.len() {
-                text.push_str(&format!("    [{} more entries]\n", below.len() - take));
+            if *more {
+                text.push_str("    [more entries; directory_tree lists them]\n");
             }
         }
-        if self.walk_cut {
-            text.push_str("[the walk stopped at the server's limits; directory_tree with a path below lists more]\n");
+        if self.more_on_top {
+            text.push_str("  [more entries; directory_tree lists them]\n");
         }
         text
     }
 }
 
 /// The tree of the directory `input` and its README (URI and first lines), read through the
-/// sandbox; a walk stops at `--tool-timeout` like the tools' walks.
+/// sandbox; the walks stop at `--tool-timeout` like the tools' walks.
 fn directory_overview(
     sandbox: &Sandbox,
     input: &str,
 ) -> crate::sandbox::Result<(CappedTree, Option<(String, String)>)> {
-    let options = TreeOptions {
-        exclude: Vec::new(),
-        max_depth: Some(PROMPT_TREE_DEPTH),
-        include_ignored: false,
-    };
+    let one_level = TreeOptions { exclude: Vec::new(), max_depth: Some(1), include_ignored: false };
     let progress = Arc::new(Progress::default());
     progress.start_clock(sandbox.limits().tool_timeout);
-    let mut tree = CappedTree::default();
-    let summary = progress.scope(|| sandbox.directory_tree(input, &options, &mut tree))?;
-    tree.walk_cut = summary.truncated || progress.timed_out();
+    let mut top = Level::new(PROMPT_TREE_ENTRIES);
+    progress.scope(|| sandbox.directory_tree(input, &one_level, &mut top))?;
+    let mut tree = CappedTree { path: top.path.clone(), top: Vec::new(), more_on_top: top.more };
+    let mut budget = PROMPT_TREE_ENTRIES - top.entries.len();
+    for (rel, name, kind) in &top.entries {
+        let mut below = Level::new(PROMPT_TREE_PER_DIR.min(budget));
+        if *kind == Kind::Dir {
+            if budget > 0 && !progress.timed_out() {
+                let child = format!("{}/{rel}", top.path);
+                // A folder that cannot be read is shown without its entries.
+                let _ = progress.scope(|| sandbox.directory_tree(&child, &one_level, &mut below));
+            } else {
+                // Out of lines (or time): its entries are not listed, which the tree says.
+                below.more = true;
+            }
+        }
+        budget -= below.entries.len();
+        let lines = below.entries.iter().map(|(_, name, kind)| entry_line(name, *kind)).collect();
+        tree.top.push((entry_line(name, *kind), lines, below.more));
+    }
     let listing = sandbox.list_directory(input, false, SortBy::Name)?;
     let readme = listing
         .entries

@@ -217,3 +217,44 @@ fn write_goes_to_the_projects_file_by_default() {
         assert!(written[key]["files"]["command"].is_string(), "{host}: {written}");
     }
 }
+
+#[test]
+fn write_refuses_what_the_host_would_misread_and_changes_nothing() {
+    let dir = project();
+    let home = tempfile::tempdir().unwrap();
+    let with_home = |args: &[&str]| {
+        Command::new(&*BIN)
+            .arg("config")
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOME", home.path())
+            .env("USERPROFILE", home.path())
+            .output()
+            .unwrap()
+    };
+    // Claude Code's user file is its own running state: the command to add it is printed instead.
+    let out = with_home(&["--host", "claude-code", "--scope", "user", "--write", "src"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let quoted = err
+        .split_once("claude mcp add-json --scope user files '")
+        .and_then(|(_, rest)| rest.trim_end().strip_suffix('\''))
+        .unwrap_or_else(|| panic!("{err}"));
+    let entry: Value = serde_json::from_str(&quoted.replace("'\\''", "'")).unwrap();
+    assert_eq!(entry["args"], json!(["--root", canonical(&dir.path().join("src"))]), "{entry}");
+    assert!(!home.path().join(".claude.json").exists(), "Claude Code's file was touched");
+
+    // A path with "${" would be expanded by Claude Code as a variable.
+    std::fs::create_dir(dir.path().join("a${HOME}b")).unwrap();
+    let out = with_home(&["--host", "claude-code", "--write", "a${HOME}b"]);
+    assert!(!out.status.success() && stderr(&out).contains("${"), "{}", stderr(&out));
+    assert!(!dir.path().join(".mcp.json").exists());
+
+    // A file that is not UTF-8 is refused, not rewritten.
+    let garbage = [0xff, 0xfe, b'{', 0x80, b'}'];
+    std::fs::write(dir.path().join(".mcp.json"), garbage).unwrap();
+    let out = with_home(&["--host", "claude-code", "--write", "src"]);
+    assert!(!out.status.success() && stderr(&out).contains("not UTF-8"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(dir.path().join(".mcp.json")).unwrap(), garbage);
+    assert!(!dir.path().join(".mcp.json.bak").exists(), "no backup of a file not written");
+}

@@ -126,11 +126,15 @@ fn ask_database_needs_a_question_and_carries_it_with_the_guidance() {
 
 #[test]
 fn summarize_directory_embeds_a_capped_tree_and_the_readme_through_the_sandbox() {
-    let mut server = TestServer::builder().start_with(|_, root| {
+    // A walk of everything would stop at --max-entries inside many/, before src/ and web/.
+    let mut server = TestServer::builder().args(["--max-entries", "100"]).start_with(|_, root| {
         fs::create_dir(root.join("many")).unwrap();
         for i in 0..300 {
             fs::write(root.join("many").join(format!("f{i:03}.txt")), "x").unwrap();
         }
+        fs::create_dir(root.join("long")).unwrap();
+        let lines: String = (1..=400).map(|i| format!("line {i}\n")).collect();
+        fs::write(root.join("long/README"), lines).unwrap();
     });
     let root = server.path("");
     let response = get(&mut server, "summarize_directory", json!({ "path": root }));
@@ -139,12 +143,22 @@ fn summarize_directory_embeds_a_capped_tree_and_the_readme_through_the_sandbox()
     assert!(tree.contains("src/") && tree.contains("  bookshop/"), "{tree}");
     assert!(!tree.contains("inventory.py"), "two levels only: {tree}");
     assert!(!tree.contains("bundle"), "ignored files stay out: {tree}");
-    assert!(tree.contains("    [280 more entries]\n  src/\n"), "one big folder is capped: {tree}");
+    assert!(
+        tree.contains("    f019.txt\n    [more entries; directory_tree lists them]\n  src/\n"),
+        "one big folder is capped: {tree}"
+    );
     assert!(tree.contains("  web/"), "and hides no other: {tree}");
     let readme = &messages[1]["content"]["resource"];
     assert_eq!(readme["uri"], file_uri(&format!("{root}/README.md")));
     assert_eq!(readme["text"], fs::read_to_string(server.root.join("README.md")).unwrap());
     assert!(messages[2]["content"]["text"].as_str().unwrap().contains("Summarize"));
+
+    // A long README: its first 300 lines.
+    let long = server.path("long");
+    let response = get(&mut server, "summarize_directory", json!({ "path": long }));
+    let embedded = messages_of(&response)[1]["content"]["resource"]["text"].as_str().unwrap();
+    assert_eq!(embedded.lines().count(), 300, "{response}");
+    assert!(embedded.ends_with("line 300\n"), "{response}");
 
     // A directory without a README: the tree alone.
     let docs = server.path("src");
@@ -178,7 +192,12 @@ fn a_readme_linking_outside_the_root_is_not_embedded() {
 
 #[test]
 fn find_and_fix_checks_its_pattern_and_path_and_asks_for_dry_runs() {
-    let mut server = TestServer::start();
+    let mut server = TestServer::builder()
+        .setup_args(|base, _| {
+            fs::create_dir(base.join("specs")).unwrap();
+            vec!["--ro-root".into(), base.join("specs").display().to_string()]
+        })
+        .start();
     let err = get_err(&mut server, "find_and_fix", json!({ "pattern": "(unclosed" }));
     assert!(err.contains("pattern"), "{err}");
     let err = get_err(&mut server, "find_and_fix", json!({ "pattern": "(x{1,1000}){1000}" }));
@@ -186,11 +205,14 @@ fn find_and_fix_checks_its_pattern_and_path_and_asks_for_dry_runs() {
     let outside = server.base.path().display().to_string();
     let err = get_err(&mut server, "find_and_fix", json!({ "pattern": "x", "path": outside }));
     assert!(err.contains("path"), "{err}");
+    let specs = server.base.path().join("specs").display().to_string();
+    let err = get_err(&mut server, "find_and_fix", json!({ "pattern": "x", "path": specs }));
+    assert!(err.contains("read-only directory"), "{err}");
 
     let root = server.path("");
     let response = get(&mut server, "find_and_fix", json!({ "pattern": "TODO\\b" }));
     let ask = messages_of(&response)[0]["content"]["text"].as_str().unwrap();
-    assert!(ask.contains("TODO\\\\b") && ask.contains(&format!("{root:?}")), "{ask}");
+    assert!(ask.contains("\n    TODO\\b\n") && ask.contains(&format!("\"{root}\"")), "{ask}");
     assert!(ask.contains("grep_files") && ask.contains("dryRun: true"), "{ask}");
     let src = server.path("src");
     let response = get(
@@ -199,7 +221,7 @@ fn find_and_fix_checks_its_pattern_and_path_and_asks_for_dry_runs() {
         json!({ "pattern": "print\\(", "path": src, "change": "use logging" }),
     );
     let ask = messages_of(&response)[0]["content"]["text"].as_str().unwrap();
-    assert!(ask.contains(&format!("{src:?}")) && ask.contains("The fix: use logging"), "{ask}");
+    assert!(ask.contains(&format!("\"{src}\"")) && ask.contains("The fix: use logging"), "{ask}");
 }
 
 #[test]

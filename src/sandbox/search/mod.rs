@@ -73,6 +73,10 @@ pub(crate) trait TreeSink {
     /// One entry: `rel` is its path relative to the walked directory (with `/`), `depth` 1 for
     /// the directory's own entries.
     fn entry(&mut self, rel: &str, name: &str, kind: Kind, depth: usize);
+    /// Whether the sink wants no more entries: the walk then stops, as at a limit.
+    fn full(&self) -> bool {
+        false
+    }
 }
 
 /// What a tree or a search found, besides the entries it gave its sink.
@@ -196,6 +200,9 @@ impl Sandbox {
         let mut count = 0;
         sink.start(&path);
         let stats = walk(self.root(&loc), &loc.rel, &walk_options, &mut |entry| {
+            if sink.full() {
+                return Flow::Stop;
+            }
             let below = entry.rel.str_below(&loc.rel).unwrap_or_default();
             if !budget.take(below.len() + entry.depth * 2 + 2) {
                 return Flow::Stop;

@@ -173,6 +173,10 @@ where
             "id": id.unwrap_or(Value::Null),
             "error": { "code": code.0, "message": message },
         });
+        // As in `send`: a warning about this message comes before its answer.
+        host_log::global().send_legacy(&mut |line| {
+            let _ = self.outbox.push(line);
+        });
         let _ = self.outbox.push(reply.to_string().into_bytes());
     }
 
@@ -241,10 +245,12 @@ where
                     self.reply(Some(id), ErrorCode::INVALID_REQUEST, message);
                     return None;
                 }
-                // A 2026-07-28 request asks for the log messages made while it runs.
+                // A 2026-07-28 request asks for the log messages made while it runs (a legacy
+                // session has its own level, and gets every message once).
                 let meta = request.request.get_meta();
                 #[allow(deprecated)]
-                if meta.protocol_version().is_some()
+                if !host_log::global().legacy_is_open()
+                    && meta.protocol_version().is_some()
                     && let Some(level) = meta.log_level()
                 {
                     let mark = host_log::global().mark();
