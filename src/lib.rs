@@ -24,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub(crate) mod db;
 pub mod hosts;
+pub(crate) mod journal;
 pub mod sandbox;
 pub mod server;
 pub(crate) mod watch;

@@ -28,6 +28,7 @@ const AMBIENT_ALLOWED: &[(&str, &str)] = &[
     ("src/sandbox/platform/", "the platform seam"),
     ("src/db/mod.rs", "SQLite opens databases by path; their identity is read by that path"),
     ("src/hosts/", "`config --host` reads and writes a host's own config file, never a root"),
+    ("src/journal/", "the change journal lives in its state directory, outside every root"),
 ];
 
 /// What reaching the host file system by name looks like.
