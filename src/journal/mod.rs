@@ -19,7 +19,7 @@ pub(crate) mod store;
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
@@ -142,6 +142,15 @@ CREATE INDEX IF NOT EXISTS entries_target ON entries(target);
 /// How long a server waits for another one sharing the journal.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// WAL mode (kept in the file once set) and the tables.
+fn set_up(conn: &Connection) -> rusqlite::Result<()> {
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    conn.execute_batch(SCHEMA)
+}
+
 fn now_ms(now: SystemTime) -> i64 {
     now.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -157,11 +166,22 @@ impl Journal {
         }
         let conn = Connection::open(dir.join("journal.db"))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
         // An entry must be on disk before its change is: a crash never leaves a change unrecorded.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
-        conn.execute_batch(SCHEMA)?;
+        // Switching to WAL needs the database to itself, and SQLite may answer "busy" at once
+        // (without waiting) while another server opens it too: try again for a while.
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match set_up(&conn) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => break other?,
+            }
+        }
         let store = Store::open(dir.join("store"))?;
         Ok(Journal { conn: Mutex::new(conn), store, bounds })
     }
