@@ -31,7 +31,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/mcp-interop-inspector-XXXXXX")
 cp -r "$HERE/../sample-data" "$TMP/"
 python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT)"); c.commit()' "$TMP/scratch.db"
 ROOT="$TMP/sample-data"
-SERVER_ARGS=("$ROOT" --db "shop=$ROOT/data/bookshop.db" --db-rw "scratch=$TMP/scratch.db")
+SERVER_ARGS=("$ROOT" --db "shop=$ROOT/data/bookshop.db" --db-rw "scratch=$TMP/scratch.db" --history "$TMP/history")
 
 passed=0
 failed=0

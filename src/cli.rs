@@ -89,6 +89,28 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
 
+    /// Where the change journal is kept, from which undo_change reverses changes: a directory
+    /// outside every root, or "off" [default: the platform's state directory:
+    /// $XDG_STATE_HOME/mcp-files-sqlite (~/.local/state/...) on Linux,
+    /// ~/Library/Application Support/mcp-files-sqlite on macOS,
+    /// %LOCALAPPDATA%\mcp-files-sqlite on Windows]. A server with nothing writable keeps none.
+    #[arg(long, value_name = "DIR|off")]
+    pub(crate) history: Option<PathBuf>,
+
+    /// Most bytes of saved contents the change journal keeps; the oldest changes go first
+    /// [default: 512MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) history_max_bytes: Option<u64>,
+
+    /// How many days the change journal keeps a change [default: 7].
+    #[arg(long, value_name = "DAYS")]
+    pub(crate) history_days: Option<u64>,
+
+    /// Largest content the change journal saves for one file; a change to a larger file cannot
+    /// be undone, and its result says so [default: 64MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) history_max_file: Option<u64>,
+
     /// Ignore the roots an MCP client announces (by default they narrow the allowed directories;
     /// they can never widen them).
     #[arg(long)]

@@ -42,6 +42,10 @@ impl Client {
     ) -> Client {
         let mut command = Command::new(server);
         command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // The change journal of a benchmarked server (unless its arguments say where) goes to a
+        // directory of this run, never this user's state directory.
+        let state = std::env::temp_dir().join(format!("mcp-bench-state-{}", std::process::id()));
+        command.env("XDG_STATE_HOME", &state).env("LOCALAPPDATA", &state);
         // Process creation under Wine now and then fails for a moment: try again, from a fresh
         // clock (the start-up time measures the server, not the failed tries).
         let mut tries = 0;

@@ -100,7 +100,7 @@ DOCUMENTED_TOOLS = {
     "create_directory", "list_directory", "list_directory_with_sizes", "directory_tree", "move_file",
     "search_files", "get_file_info", "list_allowed_directories", "copy_file", "delete_file",
     "grep_files", "list_tables", "describe_table", "read_query", "write_query", "create_table",
-    "list_databases", "explain_query",
+    "list_databases", "explain_query", "list_changes", "show_change", "undo_change",
 }  # fmt: skip
 
 
@@ -324,6 +324,7 @@ class Scenario:
             "--progress-after", "50ms",
             "--query-timeout", QUERY_TIMEOUT,
             "--resource-page-size", "4",  # small pages, so resources/list pagination is exercised
+            "--history", str(self.tmp / "history"),  # the change journal, never the user's own
         ]  # fmt: skip
 
     def uri(self, rel: str) -> str:
@@ -651,7 +652,16 @@ class Scenario:
                              {"db": "scratch", "query": "SELEC nonsense"}]),
             "create_table": ({"db": "scratch", "query": "CREATE TABLE interop_t(id INTEGER PRIMARY KEY, v TEXT)"},
                              [{"db": "scratch", "query": "DROP TABLE notes"}, {"db": "scratch"}]),
+            # The change journal: the newest change (delete_file's, above) shown, then undone.
+            "list_changes": ({"path": out, "limit": 5}, [{"limit": "ten"}, {"path": "/etc"}]),
+            "show_change": (self.newest_change, [{"id": "one"}, {"id": 999999999}]),
+            "undo_change": (self.newest_change, [{"id": 999999999}, {"force": True}]),
         }  # fmt: skip
+
+    async def newest_change(self) -> dict[str, Any]:
+        """Arguments naming the newest recorded change (known only once the writes ran)."""
+        listed = await self.call("list_changes", {"limit": 1})
+        return {"id": listed.structured_content["changes"][0]["id"]}
 
     async def check_all_tools(self) -> None:
         r = self.r
@@ -673,7 +683,9 @@ class Scenario:
         await r.step("tools/call unknown tool: -32602", self.call_unknown_tool)
         await r.step("server alive after invalid calls", self.check_alive)
 
-    async def call_valid(self, name: str, args: dict[str, Any]) -> str:
+    async def call_valid(self, name: str, args: Any) -> str:
+        if callable(args):
+            args = await args()
         tool = self.tools[name]
         arg_errors = validation_errors(tool.input_schema, args)
         assert not arg_errors, f"(suite bug) our arguments do not match the inputSchema: {arg_errors}"

@@ -134,6 +134,7 @@ const serverArgs = [
   '--progress-after', '50ms',
   '--query-timeout', '300s',
   '--resource-page-size', '4',
+  '--history', path.join(tmp, 'history'), // the change journal, never the user's own
 ];
 const stderrPath = path.join(tmp, 'server-stderr.log');
 const stderrFd = fs.openSync(stderrPath, 'w');

@@ -73,7 +73,9 @@ try {
       pathSeparator: sep,
     });
     if (!config) return undefined;
-    const server = new StdioClient(config.command, config.args, { env: { ...process.env, ...config.env } });
+    // The change journal goes under the test's own directory, not this user's state directory.
+    const state = { XDG_STATE_HOME: join(work, "state"), LOCALAPPDATA: join(work, "state") };
+    const server = new StdioClient(config.command, config.args, { env: { ...process.env, ...state, ...config.env } });
     server.commandLine = [config.command, ...config.args];
     await server.initialize();
     return server;

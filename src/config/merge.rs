@@ -16,6 +16,7 @@ use crate::config::{
     MIN_MAX_MESSAGE_BYTES, MIN_PROGRESS_AFTER,
 };
 use crate::db::query::DbLimits;
+use crate::journal::{DEFAULT_HISTORY_DAYS, MAX_HISTORY_DAYS};
 use crate::sandbox::Limits;
 use crate::watch::{MAX_DEBOUNCE, MIN_POLL_INTERVAL, Mode as WatchMode, Options as WatchOptions};
 
@@ -45,6 +46,10 @@ pub(crate) struct FileConfig {
     pub(crate) max_unsent_bytes: Option<Size>,
     pub(crate) max_blocking_calls: Option<usize>,
     pub(crate) max_log_messages: Option<usize>,
+    pub(crate) history: Option<PathBuf>,
+    pub(crate) history_max_bytes: Option<Size>,
+    pub(crate) history_days: Option<u64>,
+    pub(crate) history_max_file: Option<Size>,
     pub(crate) tool_timeout: Option<Seconds>,
     pub(crate) max_regex_bytes: Option<Size>,
     pub(crate) query_timeout: Option<Seconds>,
@@ -107,6 +112,9 @@ pub(crate) struct Settings {
     pub(crate) max_unsent_bytes: usize,
     pub(crate) max_blocking_calls: usize,
     pub(crate) max_log_messages: usize,
+    /// The change journal's directory as given (`None`: the default; "off": none), and bounds.
+    pub(crate) history: Option<PathBuf>,
+    pub(crate) history_bounds: crate::journal::Bounds,
 }
 
 /// Merges the command line over the config file over the defaults. A kind of root or database
@@ -209,6 +217,37 @@ pub(crate) fn merge(args: &Args, file: &FileConfig) -> anyhow::Result<Settings> 
         max_unsent_bytes,
         max_blocking_calls,
         max_log_messages,
+        history: args.history.clone().or_else(|| file.history.clone()),
+        history_bounds: history_bounds(args, file)?,
+    })
+}
+
+/// The change journal's bounds: none may be 0 (`--history off` turns the journal off).
+fn history_bounds(args: &Args, file: &FileConfig) -> anyhow::Result<crate::journal::Bounds> {
+    let defaults = crate::journal::Bounds::default();
+    let max_bytes = size(
+        args.history_max_bytes,
+        &file.history_max_bytes,
+        defaults.max_bytes,
+        "history_max_bytes",
+    )?;
+    let max_file =
+        size(args.history_max_file, &file.history_max_file, defaults.max_file, "history_max_file")?;
+    if max_file > max_bytes {
+        bail!(
+            "--history-max-file ({max_file} bytes) is more than --history-max-bytes ({max_bytes} bytes), so a file that big could never be kept; lower the first or raise the second"
+        );
+    }
+    let days = args.history_days.or(file.history_days).unwrap_or(DEFAULT_HISTORY_DAYS);
+    if days == 0 || days > MAX_HISTORY_DAYS {
+        bail!(
+            "--history-days (or history_days in the config file) is {days}; give 1 to {MAX_HISTORY_DAYS} days (--history off keeps no journal)"
+        );
+    }
+    Ok(crate::journal::Bounds {
+        max_bytes,
+        max_age: Duration::from_secs(days * 24 * 3600),
+        max_file,
     })
 }
 
@@ -463,6 +502,20 @@ mod tests {
         assert!(!ok(&["/p", "--debounce", "11s"]));
         assert!(ok(&["/p", "--poll-interval", "10ms"]));
         assert!(!ok(&["/p", "--poll-interval", "9ms"]));
+        assert!(ok(&["/p", "--history-days", "1"]));
+        assert!(!ok(&["/p", "--history-days", "0"]));
+        assert!(ok(&["/p", "--history-days", "3650"]));
+        assert!(!ok(&["/p", "--history-days", "3651"]));
+        assert!(ok(&["/p", "--history-max-file", "1KiB", "--history-max-bytes", "1KiB"]));
+        assert!(!ok(&["/p", "--history-max-file", "1025", "--history-max-bytes", "1KiB"]));
+        let zero = ["mcp-files-sqlite", "/p", "--history-max-bytes", "0"];
+        assert!(Args::try_parse_from(zero).is_err(), "a size of 0 is refused as it is parsed");
+        assert!(merge(&args(&["/p"]), &file("history_max_file = 0")).is_err());
+        let toml = "history = \"off\"\nhistory_days = 3\nhistory_max_file = \"1MiB\"";
+        let settings = merge(&args(&["/p"]), &file(toml)).unwrap();
+        assert_eq!(settings.history.as_deref(), Some(std::path::Path::new("off")));
+        assert_eq!(settings.history_bounds.max_age, Duration::from_secs(3 * 24 * 3600));
+        assert_eq!(settings.history_bounds.max_file, 1 << 20);
     }
 
     #[test]

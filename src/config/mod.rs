@@ -12,6 +12,7 @@ use cap_std::fs::Dir;
 
 use crate::cli::Args;
 
+mod history;
 mod merge;
 
 use crate::db::{self, Databases, DbSpec};
@@ -72,6 +73,8 @@ pub struct Config {
     pub(crate) max_blocking_calls: usize,
     /// Log messages sent to the client per minute.
     pub(crate) max_log_messages: usize,
+    /// The change journal (`None`: `--history off`, or nothing can be changed).
+    pub(crate) journal: Option<std::sync::Arc<crate::journal::Journal>>,
 }
 
 impl Config {
@@ -128,6 +131,21 @@ impl Config {
             )
         })?;
 
+        let writable =
+            roots.iter().any(|r| r.mode() == Mode::Writable) || specs.iter().any(|s| s.writable);
+        let var = |name: &str| std::env::var_os(name);
+        let given = settings.history.as_deref();
+        let journal = match writable {
+            true => match history::history_dir(given, cwd, home.as_deref(), &var)? {
+                Some(dir) => Some(std::sync::Arc::new(history::open_journal(
+                    &dir,
+                    &roots,
+                    settings.history_bounds,
+                )?)),
+                None => None,
+            },
+            false => None,
+        };
         let mut sandbox = Sandbox::new(roots, settings.limits, home);
         for spec in &specs {
             protect_database(&mut sandbox, spec);
@@ -143,6 +161,7 @@ impl Config {
             max_unsent_bytes: settings.max_unsent_bytes,
             max_blocking_calls: settings.max_blocking_calls,
             max_log_messages: settings.max_log_messages,
+            journal,
         })
     }
 }
@@ -355,6 +374,10 @@ fn read_config_file(path: &Path, home: Option<&Path>) -> anyhow::Result<FileConf
     for root in config.roots.iter_mut().chain(config.ro_roots.iter_mut()) {
         let expanded = expand_home(root, home);
         *root = if expanded.is_absolute() { expanded } else { base.join(expanded) };
+    }
+    if let Some(history) = config.history.as_mut().filter(|h| h.as_os_str() != "off") {
+        let expanded = expand_home(history, home);
+        *history = if expanded.is_absolute() { expanded } else { base.join(expanded) };
     }
     for spec in config.db.iter_mut().chain(config.db_rw.iter_mut()) {
         // As on the command line (`split_db_spec`): NAME=PATH unless the text is a path.

@@ -274,14 +274,19 @@ fn server_args(a: &HostArgs) -> anyhow::Result<Vec<String>> {
     if a.read_only {
         given.push("--read-only".into());
     }
+    // Checking the arguments needs no change journal (the server opens its own when it starts).
+    let no_history = ["--history", "off"];
+    given.extend(no_history.map(Into::into));
     let config = Config::from_args(&Args::try_parse_from(&given)?)?;
     let mut args = config.command_line()?;
     if a.read_only {
         args.push("--read-only".to_owned());
     }
     // The canonical form must mean the same to the server.
-    let again: Vec<String> =
-        std::iter::once("mcp-files-sqlite".to_owned()).chain(args.clone()).collect();
+    let again: Vec<String> = std::iter::once("mcp-files-sqlite".to_owned())
+        .chain(args.clone())
+        .chain(no_history.map(Into::into))
+        .collect();
     Config::from_args(&Args::try_parse_from(&again)?)
         .context("the canonical arguments do not start the server (a bug)")?;
     Ok(args)

@@ -1,4 +1,4 @@
-//! The change journal (work in progress for issue 16, not yet wired to the tools): every change a
+//! The change journal: every change a
 //! tool makes becomes one entry, committed before the change, with what it takes to reverse it.
 //! The journal is a small SQLite database (`journal.db`, WAL, so several servers may share one
 //! state directory) beside a content-addressed store of saved file contents (`store.rs`).
@@ -11,9 +11,6 @@
 //! Bounds: `prune` removes the oldest entries past `max_age`, then until the saved contents fit
 //! in `max_bytes`; `save` refuses contents over `max_file` (the change is then not undoable).
 //! Imports nothing from the crate.
-
-// Not yet used by the tools: the next increment of issue 16 wires it in.
-#![allow(dead_code)]
 
 pub(crate) mod store;
 
@@ -30,6 +27,8 @@ use store::{Hash, Store};
 pub(crate) const DEFAULT_HISTORY_MAX_BYTES: u64 = 512 * 1024 * 1024;
 /// Default of `--history-days`: how long entries are kept.
 pub(crate) const DEFAULT_HISTORY_DAYS: u64 = 7;
+/// The most `--history-days` accepts (ten years).
+pub(crate) const MAX_HISTORY_DAYS: u64 = 3650;
 /// Default of `--history-max-file`: the largest content saved for one file.
 pub(crate) const DEFAULT_HISTORY_MAX_FILE: u64 = 64 * 1024 * 1024;
 
@@ -115,6 +114,10 @@ pub(crate) struct Journal {
     conn: Mutex<Connection>,
     store: Store,
     bounds: Bounds,
+    /// `servers/<pid>.lock`, locked while this server runs: how other servers sharing the
+    /// directory tell that it is alive (the lock goes with the process, however it ends).
+    _presence: std::fs::File,
+    servers: std::path::PathBuf,
 }
 
 const SCHEMA: &str = "
@@ -183,7 +186,38 @@ impl Journal {
             }
         }
         let store = Store::open(dir.join("store"))?;
-        Ok(Journal { conn: Mutex::new(conn), store, bounds })
+        let servers = dir.join("servers");
+        std::fs::create_dir_all(&servers)?;
+        let presence = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(servers.join(format!("{}.lock", std::process::id())))?;
+        // Held already when this process opened the journal before (`config --host` reads the
+        // configuration twice): the lock is this process's either way.
+        match presence.try_lock() {
+            Ok(()) | Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(err)) => return Err(err.into()),
+        }
+        Ok(Journal { conn: Mutex::new(conn), store, bounds, _presence: presence, servers })
+    }
+
+    /// Whether the server with process id `pid` that shared this journal is gone: its lock
+    /// file is missing or no longer locked (a stale one is removed). Never this server.
+    pub(crate) fn server_gone(&self, pid: u32) -> bool {
+        if pid == std::process::id() {
+            return false;
+        }
+        let path = self.servers.join(format!("{pid}.lock"));
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else { return true };
+        match file.try_lock() {
+            Ok(()) => {
+                drop(file);
+                let _ = std::fs::remove_file(&path);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -211,6 +245,29 @@ impl Journal {
             ],
         )?;
         Ok(conn.last_insert_rowid())
+    }
+
+    /// Sets what entry `id` (still pending) records: its target, summary and undo, and why it
+    /// cannot be undone, if it cannot.
+    pub(crate) fn describe(
+        &self,
+        id: i64,
+        entry: &NewEntry,
+        not_undoable: Option<&str>,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE entries SET tool = ?2, target = ?3, summary = ?4, undo = ?5, not_undoable = ?6
+             WHERE id = ?1",
+            params![
+                id,
+                entry.tool,
+                entry.target,
+                entry.summary,
+                entry.undo.to_string(),
+                not_undoable
+            ],
+        )?;
+        Ok(())
     }
 
     /// Saves `bytes` for entry `id` and returns their hash; `None` when they are over
@@ -242,12 +299,9 @@ impl Journal {
         Ok(self.store.get(hash)?)
     }
 
-    /// Marks entry `id` done, with the reason it cannot be undone, if any.
-    pub(crate) fn finish(&self, id: i64, not_undoable: Option<&str>) -> Result<()> {
-        self.conn().execute(
-            "UPDATE entries SET state = 'done', not_undoable = ?2 WHERE id = ?1",
-            params![id, not_undoable],
-        )?;
+    /// Marks entry `id` done.
+    pub(crate) fn finish(&self, id: i64) -> Result<()> {
+        self.conn().execute("UPDATE entries SET state = 'done' WHERE id = ?1", params![id])?;
         Ok(())
     }
 
@@ -274,27 +328,28 @@ impl Journal {
         Ok(statement.query_row(params![id], row_entry).optional()?)
     }
 
-    /// The newest entries first, at most `limit`, optionally only those whose target is `target`
-    /// or below it (`target/...`).
-    pub(crate) fn list(&self, target: Option<&str>, limit: usize) -> Result<Vec<Entry>> {
+    /// The newest entries first, at most `limit`, older than entry `before` when given,
+    /// optionally only those whose target is `target` or below it (`target/...`).
+    pub(crate) fn list(
+        &self,
+        target: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
         let conn = self.conn();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = match target {
-            Some(target) => {
-                let below = format!("{}/", target.trim_end_matches(['/', '\\']));
-                let mut statement = conn.prepare(&format!(
-                    "{SELECT} WHERE target = ?1 OR substr(target, 1, length(?2)) = ?2
-                     ORDER BY id DESC LIMIT ?3"
-                ))?;
-                statement
-                    .query_map(params![target, below, limit], row_entry)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?
-            }
-            None => {
-                let mut statement = conn.prepare(&format!("{SELECT} ORDER BY id DESC LIMIT ?1"))?;
-                statement.query_map(params![limit], row_entry)?.collect::<rusqlite::Result<_>>()?
-            }
-        };
+        let before = before.unwrap_or(i64::MAX);
+        // Paths as this system writes them: `/` between names, `\\` on Windows.
+        let below = target
+            .map(|t| format!("{}{}", t.trim_end_matches(['/', '\\']), std::path::MAIN_SEPARATOR));
+        let mut statement = conn.prepare(&format!(
+            "{SELECT} WHERE id < ?1
+             AND (?2 IS NULL OR target = ?2 OR substr(target, 1, length(?3)) = ?3)
+             ORDER BY id DESC LIMIT ?4"
+        ))?;
+        let rows = statement
+            .query_map(params![before, target, below, limit], row_entry)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -308,6 +363,7 @@ impl Journal {
     }
 
     /// Bytes of saved contents referenced by entries.
+    #[cfg(test)]
     pub(crate) fn saved_bytes(&self) -> Result<u64> {
         let total: i64 = self.conn().query_row(
             "SELECT coalesce(sum(size), 0) FROM blobs

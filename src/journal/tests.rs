@@ -27,7 +27,7 @@ fn entries_and_contents_survive_a_reopen() {
         let journal = Journal::open(dir.path(), Bounds::default()).unwrap();
         let id = journal.begin(&entry("/p/a.txt")).unwrap();
         let hash = journal.save(id, b"before").unwrap().unwrap();
-        journal.finish(id, None).unwrap();
+        journal.finish(id).unwrap();
         (id, hash)
     };
     let journal = Journal::open(dir.path(), Bounds::default()).unwrap();
@@ -60,7 +60,7 @@ fn identical_contents_are_kept_once_across_entries() {
     for target in ["/p/a", "/p/b", "/p/c"] {
         let id = journal.begin(&entry(target)).unwrap();
         journal.save(id, b"same bytes").unwrap();
-        journal.finish(id, None).unwrap();
+        journal.finish(id).unwrap();
     }
     assert_eq!(journal.saved_bytes().unwrap(), 10);
 }
@@ -69,14 +69,25 @@ fn identical_contents_are_kept_once_across_entries() {
 fn lists_are_newest_first_and_filter_by_path_or_below() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(dir.path(), Bounds::default()).unwrap();
+    // Paths as this system writes them.
+    let p = |path: &str| path.replace('/', std::path::MAIN_SEPARATOR_STR);
     for target in ["/p/a", "/p/ab", "/p/a/x", "/q/a"] {
-        let id = journal.begin(&entry(target)).unwrap();
-        journal.finish(id, None).unwrap();
+        let id = journal.begin(&entry(&p(target))).unwrap();
+        journal.finish(id).unwrap();
     }
     let targets = |list: Vec<Entry>| list.into_iter().map(|e| e.target).collect::<Vec<_>>();
-    assert_eq!(targets(journal.list(None, 10).unwrap()), ["/q/a", "/p/a/x", "/p/ab", "/p/a"]);
-    assert_eq!(targets(journal.list(Some("/p/a"), 10).unwrap()), ["/p/a/x", "/p/a"]);
-    assert_eq!(targets(journal.list(None, 1).unwrap()), ["/q/a"]);
+    let all = ["/q/a", "/p/a/x", "/p/ab", "/p/a"].map(p);
+    assert_eq!(targets(journal.list(None, None, 10).unwrap()), all);
+    assert_eq!(
+        targets(journal.list(Some(&p("/p/a")), None, 10).unwrap()),
+        [all[1].clone(), all[3].clone()]
+    );
+    assert_eq!(targets(journal.list(None, None, 1).unwrap()), [all[0].clone()]);
+    let newest = journal.list(None, None, 1).unwrap()[0].id;
+    assert_eq!(
+        targets(journal.list(None, Some(newest), 2).unwrap()),
+        [all[1].clone(), all[2].clone()]
+    );
 }
 
 #[test]
@@ -87,7 +98,7 @@ fn pruning_holds_both_bounds_and_keeps_pending_entries() {
     for i in 0..4u8 {
         let id = journal.begin(&entry(&format!("/p/{i}"))).unwrap();
         journal.save(id, &[i; 10]).unwrap();
-        journal.finish(id, None).unwrap();
+        journal.finish(id).unwrap();
         ids.push(id);
     }
     let pending = journal.begin(&entry("/p/pending")).unwrap();
@@ -106,7 +117,7 @@ fn pruning_holds_both_bounds_and_keeps_pending_entries() {
     assert!(journal.get(pending).unwrap().is_some());
     // Just under a week: nothing more goes.
     let entry_now = journal.begin(&entry("/p/new")).unwrap();
-    journal.finish(entry_now, None).unwrap();
+    journal.finish(entry_now).unwrap();
     let almost = SystemTime::now() + Duration::from_secs(7 * 24 * 3600 - 60);
     assert_eq!(journal.prune(almost).unwrap(), 0);
 }
@@ -133,6 +144,25 @@ fn an_abandoned_entry_leaves_nothing_and_a_gone_servers_pending_ones_are_found()
 }
 
 #[test]
+fn a_server_is_alive_while_it_holds_its_lock_file_and_gone_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path(), Bounds::default()).unwrap();
+    assert!(!journal.server_gone(std::process::id()), "this server is alive");
+    // The same process opening it again (as `config --host` does) neither waits nor fails.
+    let again = Journal::open(dir.path(), Bounds::default()).unwrap();
+    drop(again);
+    assert!(journal.server_gone(4_000_001), "no lock file: gone");
+    // Another server (here a second handle, which locks apart from the first) holding its file.
+    let path = dir.path().join("servers").join("4000002.lock");
+    let other = std::fs::File::create(&path).unwrap();
+    other.lock().unwrap();
+    assert!(!journal.server_gone(4_000_002), "its lock is held: alive");
+    drop(other);
+    assert!(journal.server_gone(4_000_002), "its lock went with it: gone");
+    assert!(!path.exists(), "the stale lock file is removed");
+}
+
+#[test]
 fn two_servers_sharing_a_directory_keep_every_entry_and_content() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
@@ -151,7 +181,7 @@ fn two_servers_sharing_a_directory_keep_every_entry_and_content() {
                     if i % 2 == 0 {
                         journal.abandon(id).unwrap();
                     } else {
-                        journal.finish(id, None).unwrap();
+                        journal.finish(id).unwrap();
                     }
                     journal.prune(SystemTime::now()).unwrap();
                 }
@@ -162,7 +192,7 @@ fn two_servers_sharing_a_directory_keep_every_entry_and_content() {
         worker.join().unwrap();
     }
     let journal = Journal::open(&path, bounds(4000, 7, 100)).unwrap();
-    for entry in journal.list(None, 1000).unwrap() {
+    for entry in journal.list(None, None, 1000).unwrap() {
         let hashes: Vec<String> = {
             let conn = journal.conn();
             let mut statement =
@@ -173,7 +203,7 @@ fn two_servers_sharing_a_directory_keep_every_entry_and_content() {
             journal.blob(&Hash(hash)).unwrap();
         }
     }
-    assert_eq!(journal.list(None, 1000).unwrap().len(), 100, "the finished ones, all kept");
+    assert_eq!(journal.list(None, None, 1000).unwrap().len(), 100, "the finished ones, all kept");
 }
 
 fn walk_files(dir: &std::path::Path) -> usize {

@@ -106,6 +106,11 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// A change not made because it could not be recorded (the change journal failed), or an
+    /// undo refused because its target changed since: the message says which, and what to do.
+    #[error("{0}")]
+    NotMade(String),
+
     /// An operating system error at a path inside a root.
     #[error("{op} \"{path}\": {source}")]
     Io {

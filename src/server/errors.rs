@@ -46,6 +46,7 @@ pub(crate) fn resource_error(uri: &str, err: &sandbox::Error) -> ErrorData {
         | E::AlreadyExists { .. }
         | E::DirectoryNotEmpty { .. }
         | E::Edit { .. }
+        | E::NotMade(_)
         | E::Io { .. } => ErrorData::internal_error(err.to_string(), data),
     }
 }
@@ -158,6 +159,7 @@ mod tests {
             E::Edit { path: path(), index: 2, problem: "oldText matches 2 places".into() },
             E::InvalidPattern { what: "glob", pattern: "a[".into(), message: "unclosed".into() },
             E::InvalidArgument("use only one of head, tail".into()),
+            E::NotMade("not written: the change journal failed".into()),
             E::Io { op: "reading", path: path(), source: io::Error::other("disk on fire") },
         ]
     }
@@ -194,6 +196,7 @@ mod tests {
                 | sandbox::Error::AlreadyExists { .. }
                 | sandbox::Error::DirectoryNotEmpty { .. }
                 | sandbox::Error::Edit { .. }
+                | sandbox::Error::NotMade(_)
                 | sandbox::Error::Io { .. } => ErrorCode::INTERNAL_ERROR,
                 _ => ErrorCode::INVALID_PARAMS,
             };

@@ -4,6 +4,7 @@
 
 pub(crate) mod db_resources;
 pub(crate) mod errors;
+pub(crate) mod history;
 pub mod host_log;
 pub(crate) mod progress;
 pub(crate) mod prompts;
@@ -53,6 +54,11 @@ sqlite://<db>/schema resource; answer questions with read_query (one statement, 
 with params, large results a page at a time through next_cursor); check a plan with \
 explain_query. Writes (write_query, create_table) exist only for databases opened with --db-rw.";
 
+const HISTORY_INSTRUCTIONS: &str = "\
+Undo: every change made through these tools is recorded; a write's result gives its change id, \
+or says that it cannot be undone. When the user regrets a change, or one of yours went wrong, \
+find it with list_changes, check it with show_change, and reverse it with undo_change.";
+
 /// The MCP server: shared, cheap to clone (requests run concurrently on clones). rmcp hands
 /// each request a `&Server`; anything a request moves into a blocking task or a spawned future
 /// must be owned, hence the `Arc`s and the clones rather than borrowed state.
@@ -79,6 +85,8 @@ struct Shared {
     /// Answers waiting to be written: file work waits while there are too many (set once the
     /// transport exists).
     backlog: std::sync::OnceLock<transport::Backlog>,
+    /// The change journal, unless off.
+    journal: Option<Arc<crate::journal::Journal>>,
 }
 
 impl Server {
@@ -93,14 +101,19 @@ impl Server {
             files_writable: config.sandbox.roots().iter().any(|r| r.mode() == Mode::Writable),
             databases: !config.databases.is_empty(),
             databases_writable: config.databases.all().iter().any(|d| d.writable()),
+            history: config.journal.is_some(),
         };
         // The instructions describe only what is offered, for the same reason.
-        let instructions = [(offer.files, FILE_INSTRUCTIONS), (offer.databases, DB_INSTRUCTIONS)]
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, text)| *text)
-            .collect::<Vec<_>>()
-            .join("\n\n");
+        let instructions = [
+            (offer.files, FILE_INSTRUCTIONS),
+            (offer.databases, DB_INSTRUCTIONS),
+            (offer.history, HISTORY_INSTRUCTIONS),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, text)| *text)
+        .collect::<Vec<_>>()
+        .join("\n\n");
         let shared = Shared {
             instructions,
             databases: Arc::new(config.databases),
@@ -112,6 +125,7 @@ impl Server {
             roots_gate: Arc::new(roots::RootsGate::new()),
             blocking: Arc::new(tokio::sync::Semaphore::new(config.max_blocking_calls)),
             backlog: std::sync::OnceLock::new(),
+            journal: config.journal,
         };
         Server { shared: Arc::new(shared), tool_router: tools::router(&offer), offer }
     }
@@ -119,6 +133,11 @@ impl Server {
     /// The sandbox, for moving into blocking tasks.
     pub(crate) fn sandbox(&self) -> Arc<Sandbox> {
         Arc::clone(&self.shared.sandbox)
+    }
+
+    /// The change journal, unless off.
+    pub(crate) fn journal(&self) -> Option<Arc<crate::journal::Journal>> {
+        self.shared.journal.clone()
     }
 
     /// The databases.
@@ -360,6 +379,12 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
     };
     host_log::global().set_per_minute(config.max_log_messages);
     let server = Server::new(config);
+    // Changes a stopped server left half made are settled before any tool can list or undo
+    // them (a read of the journal, quick when there are none).
+    if let Some(journal) = server.journal() {
+        let sandbox = server.sandbox();
+        tokio::task::spawn_blocking(move || history::settle(&journal, &sandbox)).await?;
+    }
     let gate = Arc::clone(&server.shared.roots_gate);
     let signals = transport::Signals::new(Arc::new(move || gate.roots_changed()));
     let (stdin, stdout) = rmcp::transport::stdio_pipes();

@@ -554,14 +554,20 @@ mod tests {
 
     #[test]
     fn every_prompt_argument_has_a_description_and_each_prompt_is_offered_somewhere() {
-        let all =
-            Offer { files: true, files_writable: true, databases: true, databases_writable: true };
+        let all = Offer {
+            files: true,
+            files_writable: true,
+            databases: true,
+            databases_writable: true,
+            history: true,
+        };
         assert_eq!(offered(&all).len(), PROMPTS.len());
         let none = Offer {
             files: false,
             files_writable: false,
             databases: false,
             databases_writable: false,
+            history: false,
         };
         assert!(offered(&none).is_empty());
         for prompt in PROMPTS {

@@ -8,10 +8,10 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::support::BIN;
+use crate::support::{BIN, Launch};
 
 fn config(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(&*BIN).arg("config").args(args).current_dir(cwd).output().unwrap()
+    Command::new(&*BIN).arg("config").args(args).current_dir(cwd).run()
 }
 
 fn stderr(out: &Output) -> String {
@@ -40,8 +40,7 @@ fn run_entry(entry: &Value) -> (Value, Value) {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .launch();
     let mut stdin = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut send = |message: Value| writeln!(stdin, "{message}").unwrap();
@@ -229,8 +228,7 @@ fn write_refuses_what_the_host_would_misread_and_changes_nothing() {
             .current_dir(dir.path())
             .env("HOME", home.path())
             .env("USERPROFILE", home.path())
-            .output()
-            .unwrap()
+            .run()
     };
     // Claude Code's user file is its own running state: the command to add it is printed instead.
     let out = with_home(&["--host", "claude-code", "--scope", "user", "--write", "src"]);

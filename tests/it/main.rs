@@ -23,6 +23,7 @@ mod support;
 // The source checks read src/ by its host path: they run where the sources are, not under Wine.
 #[cfg(unix)]
 mod tidy;
+mod undo;
 mod watch;
 #[cfg(windows)]
 mod windows;

@@ -43,7 +43,9 @@ fn fixture() -> &'static Fixture {
         symlink("../outside", root.join("link_out")).unwrap();
         symlink(&outside, root.join("link_abs_out")).unwrap();
         symlink(".", root.join("loop")).unwrap();
-        let args = Args::parse_from(["mcp-files-sqlite", root.to_str().unwrap()]);
+        // Only the sandbox is used: no change journal.
+        let args =
+            Args::parse_from(["mcp-files-sqlite", root.to_str().unwrap(), "--history", "off"]);
         let config = Config::from_args(&args).unwrap();
         Fixture { _dir: dir, root, sandbox: config.sandbox }
     })

@@ -155,6 +155,7 @@ fn every_tool_has_a_description_title_and_honest_annotations() {
             "move_file",
             "copy_file",
             "delete_file",
+            "undo_change",
         ]
         .contains(&name);
         assert_eq!(annotations["readOnlyHint"], json!(!writes), "{name}");

@@ -36,7 +36,7 @@ use windows as native;
 use std::io;
 use std::path::PrefixComponent;
 
-use cap_std::fs::{Dir, FileType, Metadata};
+use cap_std::fs::{Dir, FileType, Metadata, Permissions};
 
 use crate::sandbox::path::Syntax;
 
@@ -129,6 +129,12 @@ pub(crate) fn permission_bits(meta: &Metadata) -> u32 {
     native::permission_bits(meta)
 }
 
+/// Permissions with the bits `permission_bits` reported (a file restored by an undo): the mode on
+/// Unix; on Windows `current` with the read-only attribute set when no write bit is.
+pub(crate) fn permissions_with_bits(current: Permissions, bits: u32) -> Permissions {
+    native::permissions_with_bits(current, bits)
+}
+
 /// Renames `from` (in `from_dir`) to `to` (in `to_dir`), failing with `AlreadyExists` if `to`
 /// exists, whatever races with it where the system allows (see the module comment).
 pub(crate) fn rename_noreplace(
@@ -168,6 +174,17 @@ pub(crate) fn is_sharing_violation(err: &io::Error) -> bool {
 /// temporary file it left can be removed); `None` where the system cannot say cheaply.
 pub(crate) fn process_alive(pid: u32) -> Option<bool> {
     native::process_alive(pid)
+}
+
+/// The directory this user's programs keep state in, where the change journal goes by default
+/// (with this program's name appended): `$XDG_STATE_HOME` or `~/.local/state` on Linux and other
+/// Unix systems, `~/Library/Application Support` on macOS, `%LOCALAPPDATA%` on Windows. `var`
+/// reads the environment. `None` when it cannot be told.
+pub(crate) fn state_dir(
+    home: Option<&std::path::Path>,
+    var: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<std::path::PathBuf> {
+    native::state_dir(home, var)
 }
 
 /// Makes a rename or a new entry in `dir` durable: the directory itself is synced (Unix). On

@@ -35,6 +35,14 @@ pub(super) fn permission_bits(meta: &Metadata) -> u32 {
     meta.mode() & 0o7777
 }
 
+pub(super) fn permissions_with_bits(
+    _current: cap_std::fs::Permissions,
+    bits: u32,
+) -> cap_std::fs::Permissions {
+    use cap_std::fs::PermissionsExt;
+    cap_std::fs::Permissions::from_mode(bits & 0o7777)
+}
+
 /// `renameat2(RENAME_NOREPLACE)` on Linux, `renameatx_np(RENAME_EXCL)` on macOS (both through
 /// rustix). Where the kernel or file system lacks it, a check and a plain rename: a race there
 /// can only replace an entry created in that instant.
@@ -75,6 +83,20 @@ pub(super) fn process_alive(pid: u32) -> Option<bool> {
         Err(Errno::SRCH) => Some(false),
         Err(_) => None,
     }
+}
+
+pub(super) fn state_dir(
+    home: Option<&std::path::Path>,
+    var: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<std::path::PathBuf> {
+    if cfg!(target_os = "macos") {
+        return home.map(|home| home.join("Library").join("Application Support"));
+    }
+    // The XDG base directory rules: a relative value is invalid and ignored.
+    var("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|home| home.join(".local").join("state")))
 }
 
 pub(super) fn sync_dir(dir: &Dir) -> io::Result<()> {

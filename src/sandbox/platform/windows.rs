@@ -46,6 +46,16 @@ pub(super) fn permission_bits(meta: &Metadata) -> u32 {
     if meta.permissions().readonly() { 0o444 } else { 0o666 }
 }
 
+/// Windows keeps one permission: read-only, when no write bit is set.
+pub(super) fn permissions_with_bits(
+    current: cap_std::fs::Permissions,
+    bits: u32,
+) -> cap_std::fs::Permissions {
+    let mut permissions = current;
+    permissions.set_readonly(bits & 0o222 == 0);
+    permissions
+}
+
 /// A file is renamed by hard-linking it under the new name (which fails if the name exists) and
 /// removing the old name: no instant in which an existing destination could be replaced. A
 /// directory cannot be hard-linked: it is checked and renamed, and Windows refuses to replace an
@@ -108,6 +118,16 @@ pub(super) fn is_sharing_violation(err: &io::Error) -> bool {
 pub(super) fn process_alive(_pid: u32) -> Option<bool> {
     // Asking needs a process handle (an unsafe Win32 call): stale files are told by age alone.
     None
+}
+
+pub(super) fn state_dir(
+    home: Option<&std::path::Path>,
+    var: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<std::path::PathBuf> {
+    var("LOCALAPPDATA")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|home| home.join("AppData").join("Local")))
 }
 
 pub(super) fn sync_dir(_dir: &Dir) -> io::Result<()> {

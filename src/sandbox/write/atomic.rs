@@ -51,21 +51,36 @@ impl WriteFailure {
     }
 }
 
+/// The permissions an atomic write gives its file.
+#[derive(Clone)]
+pub(super) enum Perms {
+    /// A new file's (the system's default).
+    New,
+    /// These (the replaced file's).
+    Set(Permissions),
+    /// Those `platform::permission_bits` reported (a file an undo restores).
+    Bits(u32),
+}
+
 /// Writes `content` to a temporary file in `dir`, syncs it, applies `permissions`, and renames it
 /// to `name`. The temporary file is removed if anything fails.
 pub(super) fn atomic_write(
     dir: &Dir,
     name: &str,
     content: &[u8],
-    permissions: Option<Permissions>,
+    permissions: Perms,
     replace: Replace<'_>,
 ) -> Result<(), WriteFailure> {
     write_temp_then_rename(dir, name, replace, |file| {
         file.write_all(content)?;
-        if let Some(permissions) = permissions {
-            file.set_permissions(permissions)?;
+        match permissions {
+            Perms::New => Ok(()),
+            Perms::Set(permissions) => file.set_permissions(permissions),
+            Perms::Bits(bits) => {
+                let current = file.metadata()?.permissions();
+                file.set_permissions(platform::permissions_with_bits(current, bits))
+            }
         }
-        Ok(())
     })
 }
 
@@ -172,7 +187,8 @@ mod tests {
         let (_temp, dir) = dir();
         dir.write("a.txt", "theirs").unwrap();
         let changed = |_: &Metadata| false;
-        let result = atomic_write(&dir, "a.txt", b"ours", None, Replace::IfUnchanged(&changed));
+        let result =
+            atomic_write(&dir, "a.txt", b"ours", Perms::New, Replace::IfUnchanged(&changed));
         assert!(matches!(result, Err(WriteFailure::ChangedOnDisk)), "{result:?}");
         assert_eq!(dir.read_to_string("a.txt").unwrap(), "theirs");
         let names: Vec<String> =
@@ -182,7 +198,7 @@ mod tests {
         assert!(matches!(error, Error::ChangedOnDisk { .. }), "{error}");
         // Unchanged, it is replaced.
         let unchanged = |_: &Metadata| true;
-        atomic_write(&dir, "a.txt", b"ours", None, Replace::IfUnchanged(&unchanged)).unwrap();
+        atomic_write(&dir, "a.txt", b"ours", Perms::New, Replace::IfUnchanged(&unchanged)).unwrap();
         assert_eq!(dir.read_to_string("a.txt").unwrap(), "ours");
     }
 }

@@ -6,23 +6,27 @@
 //! roots is replaced rather than written through. Moves and non-overwriting copies use
 //! `renameat2(RENAME_NOREPLACE)`, so an existing destination is never clobbered, even by a race.
 
-use std::io::{self, Read};
+use std::io::Read;
 
 use cap_fs_ext::DirExt;
-use cap_std::fs::{Dir, Metadata, OpenOptions, Permissions};
+use cap_std::fs::{Dir, Metadata, Permissions};
 
 use crate::sandbox::edit::{EditOp, apply_edits, unified_diff};
 use crate::sandbox::error::{Error, Result};
 use crate::sandbox::path::RelPath;
 use crate::sandbox::platform;
 use crate::sandbox::read::into_text;
+use crate::sandbox::root::open_regular_file;
 use crate::sandbox::root::{Kind, Resolved};
-use crate::sandbox::walk::{Flow, WalkOptions, walk};
 use crate::sandbox::{Loc, Sandbox};
 
 mod atomic;
+pub(crate) mod record;
+mod tree;
 
-use atomic::{Replace, atomic_write, copy_file_into, retry_while_busy};
+use record::{Change, Prior, Record, Removed, kept_file, read_existing, read_prior, sha256};
+
+use atomic::{Perms, Replace, atomic_write, copy_file_into, retry_while_busy};
 
 /// The outcome of `write_file`.
 #[derive(Debug)]
@@ -70,10 +74,27 @@ pub(crate) struct ChangeOut {
 impl Sandbox {
     /// Writes `content` to a file, creating it (and missing parent directories) or replacing it
     /// atomically with its permission bits kept. A symlink inside the root is written through to
-    /// its target.
+    /// its target. Recorded, the file replaced is read through the directory handle the write
+    /// uses, and only that version is replaced (a file changed meanwhile is `ChangedOnDisk`).
     ///
     /// Errors: locate/resolve errors, `ReadOnly`, `IsADirectory`, `SpecialFile`, `Io`.
-    pub(crate) fn write_file(&self, input: &str, content: &[u8]) -> Result<WriteOut> {
+    pub(crate) fn write_file(
+        &self,
+        input: &str,
+        content: &[u8],
+        record: &mut dyn Record,
+    ) -> Result<WriteOut> {
+        self.write_file_as(input, content, None, record)
+    }
+
+    /// `write_file` with the permission bits given (an undo restoring a file), else kept.
+    pub(crate) fn write_file_as(
+        &self,
+        input: &str,
+        content: &[u8],
+        mode: Option<u32>,
+        record: &mut dyn Record,
+    ) -> Result<WriteOut> {
         let (loc, resolved) = self.locate_resolved(input, true)?;
         self.check_mutable(&loc)?;
         let path = self.display(&loc);
@@ -82,9 +103,41 @@ impl Sandbox {
             None => None,
         };
         let (parent, name) = self.open_parent(&loc, &resolved, true)?;
-        atomic_write(&parent, name, content, previous.clone(), Replace::Allow)
+        let permissions = |current: Option<Permissions>| match (mode, current) {
+            (Some(bits), _) => Perms::Bits(bits),
+            (None, Some(current)) => Perms::Set(current),
+            (None, None) => Perms::New,
+        };
+        if !record.on() {
+            atomic_write(&parent, name, content, permissions(previous.clone()), Replace::Allow)
+                .map_err(|e| e.at("writing", &path))?;
+            return Ok(WriteOut { path, created: previous.is_none(), bytes: content.len() as u64 });
+        }
+        let (prior, read_meta) = read_existing(&parent, name, &path, record)?;
+        let after_mode = match (&mode, &prior) {
+            (Some(bits), _) => *bits,
+            (None, Prior::File { mode, .. }) => *mode,
+            // A new file's mode is the system's to choose; nothing restores it from here.
+            (None, _) => 0,
+        };
+        let after = Prior::File {
+            hash: sha256(content),
+            size: content.len() as u64,
+            mode: after_mode,
+            kept: record.keep(content)?,
+        };
+        let created = read_meta.is_none();
+        let unchanged_since_read =
+            |current: &Metadata| read_meta.as_ref().is_some_and(|m| same_version(m, current));
+        let replace =
+            if created { Replace::Never } else { Replace::IfUnchanged(&unchanged_since_read) };
+        let parents = self.missing_parents(&loc, &resolved);
+        record.before(&Change::Write { path: path.clone(), prior, after, parents })?;
+        let current = read_meta.as_ref().map(Metadata::permissions);
+        atomic_write(&parent, name, content, permissions(current), replace)
             .map_err(|e| e.at("writing", &path))?;
-        Ok(WriteOut { path, created: previous.is_none(), bytes: content.len() as u64 })
+        record.done();
+        Ok(WriteOut { path, created, bytes: content.len() as u64 })
     }
 
     /// Applies `edits` to a text file and returns the diff; writes only when `dry_run` is false
@@ -101,6 +154,7 @@ impl Sandbox {
         input: &str,
         edits: &[EditOp],
         dry_run: bool,
+        record: &mut dyn Record,
     ) -> Result<EditOut> {
         let (loc, mut file, meta) = self.open_for_read(input)?;
         if !dry_run {
@@ -147,14 +201,25 @@ impl Sandbox {
             };
             let (parent, name) = self.open_parent(&loc, &resolved, false)?;
             let unchanged_since_read = |current: &Metadata| same_version(&meta, current);
+            if record.on() {
+                let mode = platform::permission_bits(&meta);
+                let change = Change::Write {
+                    path: path.clone(),
+                    prior: kept_file(before.as_bytes(), mode, record)?,
+                    after: kept_file(after.as_bytes(), mode, record)?,
+                    parents: Vec::new(),
+                };
+                record.before(&change)?;
+            }
             atomic_write(
                 &parent,
                 name,
                 after.as_bytes(),
-                Some(meta.permissions()),
+                Perms::Set(meta.permissions()),
                 Replace::IfUnchanged(&unchanged_since_read),
             )
             .map_err(|e| e.at("writing", &path))?;
+            record.done();
         }
         Ok(EditOut { path, diff, replacements, changed, dry_run })
     }
@@ -162,7 +227,11 @@ impl Sandbox {
     /// Creates a directory and any missing parents. Succeeds without change if it already exists.
     ///
     /// Errors: locate/resolve errors, `ReadOnly`, `AlreadyExists` when a file is in the way.
-    pub(crate) fn create_directory(&self, input: &str) -> Result<ChangeOut> {
+    pub(crate) fn create_directory(
+        &self,
+        input: &str,
+        record: &mut dyn Record,
+    ) -> Result<ChangeOut> {
         let (loc, resolved) = self.locate_resolved(input, true)?;
         self.check_mutable(&loc)?;
         let path = self.display(&loc);
@@ -176,9 +245,19 @@ impl Sandbox {
             }
             None => {
                 let root = self.root(&loc);
+                if record.on() {
+                    let created = (resolved.existing + 1..=loc.rel.depth())
+                        .map(|depth| {
+                            let rel = RelPath::from_components(loc.rel.components().take(depth));
+                            self.display(&Loc { root: loc.root, rel })
+                        })
+                        .collect();
+                    record.before(&Change::CreateDirs { path: path.clone(), created })?;
+                }
                 let verify = |dir: &Dir| self.check_write_handle(loc.root, dir);
                 let shown = |rel: &RelPath| root.display_path(rel);
                 root.create_dir_strict(&loc.rel, &verify, &shown)?;
+                record.done();
                 true
             }
         };
@@ -189,7 +268,12 @@ impl Sandbox {
     /// moved itself, not its target. Across file systems, a file is copied and then removed.
     ///
     /// Errors: locate/resolve errors for both paths, `ReadOnly`, `NotFound`, `AlreadyExists`.
-    pub(crate) fn move_entry(&self, source: &str, destination: &str) -> Result<ChangeOut> {
+    pub(crate) fn move_entry(
+        &self,
+        source: &str,
+        destination: &str,
+        record: &mut dyn Record,
+    ) -> Result<ChangeOut> {
         let (from, from_meta) = self.existing_source(source)?;
         self.check_subtree_mutable(&from)?;
         let (to, to_resolved) = self.new_destination(destination)?;
@@ -204,6 +288,13 @@ impl Sandbox {
         }
         let (from_parent, from_name) = self.open_parent_existing(&from)?;
         let (to_parent, to_name) = self.open_parent(&to, &to_resolved, true)?;
+        if record.on() {
+            record.before(&Change::Move {
+                from: from_path.clone(),
+                to: to_path.clone(),
+                parents: self.missing_parents(&to, &to_resolved),
+            })?;
+        }
         // Retried while another program holds the source open (Windows), as a write is.
         match retry_while_busy(|| {
             platform::rename_noreplace(&from_parent, from_name, &to_parent, to_name)
@@ -223,6 +314,7 @@ impl Sandbox {
             }
             Err(e) => return Err(Error::io("moving to", &to_path, e)),
         }
+        record.done();
         for dir in [&from_parent, &to_parent] {
             if let Err(err) = platform::sync_dir(dir) {
                 tracing::debug!(error = %err, "syncing a directory after a move");
@@ -249,6 +341,7 @@ impl Sandbox {
         source: &str,
         destination: &str,
         overwrite: bool,
+        record: &mut dyn Record,
     ) -> Result<ChangeOut> {
         let (from, from_resolved) = self.locate_resolved(source, true)?;
         let from_path = self.display(&from);
@@ -277,10 +370,44 @@ impl Sandbox {
         if kind == Kind::File {
             let (from_parent, from_name) = self.open_parent_existing(&from)?;
             let (to_parent, to_name) = self.open_parent(&to, &to_resolved, true)?;
+            if overwrite && record.on() {
+                // The file replaced, read through the handle the copy uses, and the content
+                // copied, hashed on the way (so that an undo can tell whether it was changed).
+                let (prior, read_meta) = read_existing(&to_parent, to_name, &to_path, record)?;
+                if let Some(read_meta) = read_meta {
+                    let (mut source, source_meta) =
+                        open_regular_file(&from_parent, from_name.as_ref())
+                            .map_err(|e| Error::io("opening", &from_path, e))?;
+                    let mode = platform::permission_bits(&source_meta);
+                    let after =
+                        read_prior(&mut source, source_meta.len(), mode, &from_path, record)?;
+                    drop(source);
+                    let parents = Vec::new();
+                    record.before(&Change::Write {
+                        path: to_path.clone(),
+                        prior,
+                        after,
+                        parents,
+                    })?;
+                    let unchanged_since_read =
+                        |current: &Metadata| same_version(&read_meta, current);
+                    let replace = Replace::IfUnchanged(&unchanged_since_read);
+                    copy_file_into(&from_parent, from_name, &to_parent, to_name, replace)
+                        .map_err(|e| e.at("copying to", &to_path))?;
+                    record.done();
+                    return Ok(ChangeOut {
+                        path: to_path,
+                        from: Some(from_path),
+                        kind,
+                        changed: true,
+                        files: 1,
+                        skipped: 0,
+                    });
+                }
+            }
             let replace = if overwrite { Replace::Allow } else { Replace::Never };
-            let bytes = copy_file_into(&from_parent, from_name, &to_parent, to_name, replace)
+            copy_file_into(&from_parent, from_name, &to_parent, to_name, replace)
                 .map_err(|e| e.at("copying to", &to_path))?;
-            let _ = bytes;
             return Ok(ChangeOut {
                 path: to_path,
                 from: Some(from_path),
@@ -303,7 +430,12 @@ impl Sandbox {
     /// with `recursive`. A root itself cannot be deleted.
     ///
     /// Errors: locate/resolve errors, `ReadOnly`, `NotFound`, `DirectoryNotEmpty`.
-    pub(crate) fn delete(&self, input: &str, recursive: bool) -> Result<ChangeOut> {
+    pub(crate) fn delete(
+        &self,
+        input: &str,
+        recursive: bool,
+        record: &mut dyn Record,
+    ) -> Result<ChangeOut> {
         let (loc, meta) = self.existing_source(input)?;
         self.check_subtree_mutable(&loc)?;
         let path = self.display(&loc);
@@ -314,15 +446,44 @@ impl Sandbox {
         }
         let kind = Kind::of(meta.file_type());
         let (parent, name) = self.open_parent_existing(&loc)?;
+        if record.on() {
+            let change = match kind {
+                Kind::File => {
+                    let (prior, _) = read_existing(&parent, name, &path, record)?;
+                    let removed = vec![Removed { rel: String::new(), prior }];
+                    Change::Delete { path: path.clone(), removed, complete: true }
+                }
+                Kind::Dir if recursive => self.removed_tree(&loc, &path, record)?,
+                // An empty directory (a full one is refused by the system).
+                Kind::Dir => Change::Delete {
+                    path: path.clone(),
+                    removed: vec![Removed { rel: String::new(), prior: Prior::Dir }],
+                    complete: true,
+                },
+                other => Change::Delete {
+                    path: path.clone(),
+                    removed: vec![Removed {
+                        rel: String::new(),
+                        prior: Prior::Other { what: other.name().to_owned() },
+                    }],
+                    complete: true,
+                },
+            };
+            record.before(&change)?;
+        }
         // Windows refuses to delete what another program (an editor, an indexer, a virus
         // scanner, or this server's own watcher) holds open for a moment: try again, as a write
         // does. A recursive delete goes on from what is left.
-        retry_while_busy(|| match kind {
+        let removed = retry_while_busy(|| match kind {
             Kind::Dir if recursive => parent.remove_dir_all(name),
             Kind::Dir => parent.remove_dir(name),
             _ => parent.remove_file_or_symlink(name),
-        })
-        .map_err(|e| Error::io("deleting", &path, e))?;
+        });
+        if removed.is_ok() || (kind == Kind::Dir && recursive) {
+            // A recursive delete that failed part way removed some: its record stands.
+            record.done();
+        }
+        removed.map_err(|e| Error::io("deleting", &path, e))?;
         Ok(ChangeOut { path, from: None, kind, changed: true, files: 0, skipped: 0 })
     }
 
@@ -395,57 +556,6 @@ impl Sandbox {
     fn open_parent_existing<'a>(&self, loc: &'a Loc) -> Result<(Dir, &'a str)> {
         let resolved = Resolved { rel: loc.rel.clone(), existing: loc.rel.depth(), meta: None };
         self.open_parent(loc, &resolved, false)
-    }
-
-    /// Copies the directory tree at `from` to the new directory `to`.
-    fn copy_tree(&self, from: &Loc, to: &Loc) -> Result<(u64, u64)> {
-        let from_root = self.root(from);
-        let to_root = self.root(to);
-        let verify = |dir: &Dir| self.check_write_handle(to.root, dir);
-        let shown = |rel: &RelPath| to_root.display_path(rel);
-        // The copy goes through the new directory's own handle, opened strictly and checked.
-        let to_dir = to_root.create_dir_strict(&to.rel, &verify, &shown)?;
-        let (mut files, mut skipped) = (0u64, 0u64);
-        let mut failure: Option<Error> = None;
-        let options = WalkOptions::default();
-        walk(from_root, &from.rel, &options, &mut |entry| {
-            let below = entry.rel.strip_prefix(&from.rel).unwrap_or_else(RelPath::root);
-            let target = RelPath::from_components(to.rel.components().chain(below.components()));
-            let target_path = self.display(&Loc { root: to.root, rel: target.clone() });
-            // Paths below the new directory's handle; it is ours, created empty just now.
-            let result = match entry.kind {
-                Kind::Dir => to_dir
-                    .create_dir(below.as_path())
-                    .map_err(|e| Error::io("creating directory", &target_path, e)),
-                Kind::File => (|| {
-                    let (mut src, meta) = entry.open_file()?;
-                    let mut options = OpenOptions::new();
-                    options.write(true).create_new(true);
-                    let mut dst = to_dir.open_with(below.as_path(), &options)?;
-                    io::copy(&mut src, &mut dst)?;
-                    dst.set_permissions(meta.permissions())?;
-                    dst.sync_all()
-                })()
-                .map(|()| files += 1)
-                .map_err(|e| Error::io("copying to", &target_path, e)),
-                _ => {
-                    skipped += 1;
-                    Ok(())
-                }
-            };
-            match result {
-                Ok(()) => Flow::Continue,
-                Err(e) => {
-                    failure = Some(e);
-                    Flow::Stop
-                }
-            }
-        })
-        .map_err(|e| Error::io("reading directory", &self.display(from), e))?;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok((files, skipped)),
-        }
     }
 }
 

@@ -14,6 +14,10 @@ pub(crate) struct WriteFileOutput {
     pub(crate) created: bool,
     /// Bytes written.
     pub(crate) bytes: u64,
+    /// The change journal's record of this change (absent with `--history off`): its id for
+    /// undo_change, or why it cannot be undone. Filled in after rendering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) change: Option<crate::server::history::Recorded>,
 }
 
 /// Output of `edit_file`.
@@ -30,6 +34,10 @@ pub(crate) struct EditFileOutput {
     pub(crate) changed: bool,
     /// Whether this was a dry run (nothing written).
     pub(crate) dry_run: bool,
+    /// The change journal's record of this change (absent with `--history off`): its id for
+    /// undo_change, or why it cannot be undone. Filled in after rendering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) change: Option<crate::server::history::Recorded>,
 }
 
 /// Output of `create_directory`, `move_file`, `copy_file` and `delete_file`.
@@ -51,6 +59,10 @@ pub(crate) struct ChangeOutput {
     /// Entries not copied (symlinks and special files), for a directory copy.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) skipped: Option<u64>,
+    /// The change journal's record of this change (absent with `--history off`): its id for
+    /// undo_change, or why it cannot be undone. Filled in after rendering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) change: Option<crate::server::history::Recorded>,
 }
 
 /// One entry of a listing.

@@ -74,7 +74,10 @@ pub(crate) fn render_write(out: WriteOut) -> CallToolResult {
     let verb = if out.created { "Created" } else { "Replaced" };
     let text = format!("{verb} {} ({} bytes)", out.path, out.bytes);
     let blocks = vec![ContentBlock::text(text), link(&out.path)];
-    structured(blocks, &WriteFileOutput { path: out.path, created: out.created, bytes: out.bytes })
+    structured(
+        blocks,
+        &WriteFileOutput { path: out.path, created: out.created, bytes: out.bytes, change: None },
+    )
 }
 
 pub(crate) fn render_edit(out: EditOut) -> CallToolResult {
@@ -96,6 +99,7 @@ pub(crate) fn render_edit(out: EditOut) -> CallToolResult {
         replacements: out.replacements,
         changed: out.changed,
         dry_run: out.dry_run,
+        change: None,
     };
     structured(blocks, &value)
 }
@@ -128,6 +132,7 @@ pub(crate) fn render_change(verb: &str, out: ChangeOut) -> CallToolResult {
         changed: out.changed,
         files_copied: is_dir_copy.then_some(out.files),
         skipped: is_dir_copy.then_some(out.skipped),
+        change: None,
     };
     structured(blocks, &value)
 }

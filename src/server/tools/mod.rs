@@ -2,6 +2,7 @@
 //! shares (running blocking core work off the async threads, structured results).
 
 pub(crate) mod files;
+pub(crate) mod history;
 pub(crate) mod sql;
 
 use rmcp::ErrorData;
@@ -15,8 +16,10 @@ use rmcp::service::RequestContext;
 
 use crate::sandbox::Sandbox;
 use crate::sandbox::walk::Progress;
+use crate::sandbox::write::record::Record;
 use crate::server::Server;
 use crate::server::errors::{join_error, tool_error};
+use crate::server::history::{Recorder, annotate};
 use crate::server::progress::{Meter, drive};
 
 /// Names of the tools that change files; they are not offered when every root is read-only.
@@ -37,6 +40,8 @@ pub(crate) struct Offer {
     pub(crate) databases: bool,
     /// Some database is writable.
     pub(crate) databases_writable: bool,
+    /// The change journal is on (so something is writable).
+    pub(crate) history: bool,
 }
 
 /// The tools for what the server offers: file tools with roots, SQL tools with databases, and
@@ -60,6 +65,9 @@ pub(crate) fn router(offer: &Offer) -> ToolRouter<Server> {
             }
         }
         router += sql;
+    }
+    if offer.history {
+        router += Server::history_tools();
     }
     for route in router.map.values_mut() {
         route.attr.input_schema = Arc::new(standard_schema(&route.attr.input_schema));
@@ -145,6 +153,42 @@ impl Server {
             .await
             .map_err(|e| join_error(what, e))?;
         Ok(rendered(outcome, render))
+    }
+}
+
+impl Server {
+    /// `run_files` for work that changes files: the change is recorded in the change journal
+    /// (`tool` names it there), and the result says how to undo it, or that it cannot be undone.
+    pub(crate) async fn run_recorded<T, W, R>(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        what: &'static str,
+        tool: &'static str,
+        work: W,
+        render: R,
+    ) -> Result<CallToolResult, ErrorData>
+    where
+        T: Send + 'static,
+        W: FnOnce(&Sandbox, &mut dyn Record) -> crate::sandbox::Result<T> + Send + 'static,
+        R: FnOnce(T) -> CallToolResult,
+    {
+        let journal = self.journal();
+        self.run_files(
+            ctx,
+            what,
+            move |sandbox| {
+                let mut recorder = Recorder::new(journal, tool);
+                let out = work(sandbox, &mut recorder);
+                let recorded = recorder.finish();
+                out.map(|out| (out, recorded))
+            },
+            |(out, recorded)| {
+                let mut result = render(out);
+                annotate(&mut result, recorded);
+                result
+            },
+        )
+        .await
     }
 }
 
@@ -273,8 +317,13 @@ mod tests {
 
     #[test]
     fn every_tool_schema_is_standard_json_schema() {
-        let offer =
-            Offer { files: true, files_writable: true, databases: true, databases_writable: true };
+        let offer = Offer {
+            files: true,
+            files_writable: true,
+            databases: true,
+            databases_writable: true,
+            history: true,
+        };
         let tools = router(&offer).list_all();
         assert!(tools.len() > 20, "{} tools", tools.len());
         let mut found = Vec::new();

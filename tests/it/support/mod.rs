@@ -79,6 +79,7 @@ pub struct Builder {
     handshake: bool,
     log_env: bool,
     extra_args: Option<PathsFn>,
+    envs: Vec<(String, String)>,
 }
 
 /// Makes strings (arguments, URIs) from the temporary base and root, once they exist.
@@ -146,6 +147,12 @@ impl Builder {
         self
     }
 
+    /// Run the server with this environment variable set.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.envs.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Run the server with this open-file limit (`ulimit -n`).
     pub fn nofile(mut self, limit: u32) -> Self {
         self.nofile = Some(limit);
@@ -202,7 +209,8 @@ impl Builder {
             args.extend(extra(base.path(), &root));
         }
         let client_roots = self.client_roots.map(|f| f(base.path(), &root));
-        let mut server = spawn(args, self.nofile, self.era, client_roots, self.log_env, base, root);
+        let mut server =
+            spawn(args, self.nofile, self.era, client_roots, self.log_env, &self.envs, base, root);
         server.hold_roots = self.hold_roots;
         if server.era == Era::Legacy && self.handshake {
             let mut capabilities = json!({});
@@ -244,6 +252,7 @@ impl TestServer {
             handshake: true,
             log_env: true,
             extra_args: None,
+            envs: Vec::new(),
         }
     }
 
@@ -693,12 +702,15 @@ fn fingerprint_into(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>
     }
 }
 
+// One call site (`Builder::start_with`), which hands over its fields one by one.
+#[allow(clippy::too_many_arguments)]
 fn spawn(
     args: Vec<String>,
     nofile: Option<u32>,
     era: Era,
     client_roots: Option<Vec<String>>,
     log_env: bool,
+    envs: &[(String, String)],
     base: TempDir,
     root: PathBuf,
 ) -> TestServer {
@@ -719,6 +731,11 @@ fn spawn(
     };
     // The server must not depend on its working directory: run it somewhere unrelated.
     command.current_dir(base.path());
+    // Its change journal goes into the test's own directory, beside the root (never the user's
+    // state directory); a test that gives --history keeps its own.
+    let state = base.path().join("state");
+    command.env("XDG_STATE_HOME", &state).env("LOCALAPPDATA", &state);
+    command.envs(envs.iter().map(|(k, v)| (k, v)));
     if log_env {
         command.env("RUST_LOG", "warn,mcp_files_sqlite=debug");
     } else {
@@ -791,6 +808,13 @@ impl Launch for Command {
 
 fn patiently<T>(command: &mut Command, start: fn(&mut Command) -> std::io::Result<T>) -> T {
     const TRIES: u32 = 5;
+    // No test writes the user's state directory: a server started without a TestServer keeps
+    // its change journal under the build's temporary directory.
+    let set = |name: &str| command.get_envs().any(|(key, _)| key == name);
+    if !set("XDG_STATE_HOME") && !set("LOCALAPPDATA") {
+        let state = host_path(env!("CARGO_TARGET_TMPDIR")).join("state");
+        command.env("XDG_STATE_HOME", &state).env("LOCALAPPDATA", &state);
+    }
     let mut tries = 0;
     loop {
         match start(command) {

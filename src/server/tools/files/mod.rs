@@ -91,10 +91,11 @@ impl Server {
         Parameters(p): Parameters<WriteFileParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_files(
+        self.run_recorded(
             &ctx,
             "writing a file",
-            move |s| s.write_file(&p.path, p.content.as_bytes()),
+            "write_file",
+            move |s, r| s.write_file(&p.path, p.content.as_bytes(), r),
             render_write,
         )
         .await
@@ -123,10 +124,11 @@ impl Server {
                 replace_all: e.replace_all,
             })
             .collect();
-        self.run_files(
+        self.run_recorded(
             &ctx,
             "editing a file",
-            move |s| s.edit_file(&p.path, &edits, p.dry_run),
+            "edit_file",
+            move |s, r| s.edit_file(&p.path, &edits, p.dry_run, r),
             render_edit,
         )
         .await
@@ -143,10 +145,11 @@ impl Server {
         Parameters(p): Parameters<PathParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_files(
+        self.run_recorded(
             &ctx,
             "creating a directory",
-            move |s| s.create_directory(&p.path),
+            "create_directory",
+            move |s, r| s.create_directory(&p.path, r),
             |out| render_change("Created directory", out),
         )
         .await
@@ -238,10 +241,11 @@ impl Server {
         Parameters(p): Parameters<MoveFileParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_files(
+        self.run_recorded(
             &ctx,
             "moving a file",
-            move |s| s.move_entry(&p.source, &p.destination),
+            "move_file",
+            move |s, r| s.move_entry(&p.source, &p.destination, r),
             |out| render_change("Moved", out),
         )
         .await
@@ -321,10 +325,11 @@ impl Server {
         Parameters(p): Parameters<CopyFileParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_files(
+        self.run_recorded(
             &ctx,
             "copying",
-            move |s| s.copy_entry(&p.source, &p.destination, p.overwrite),
+            "copy_file",
+            move |s, r| s.copy_entry(&p.source, &p.destination, p.overwrite, r),
             |out| render_change("Copied", out),
         )
         .await
@@ -342,10 +347,11 @@ impl Server {
         Parameters(p): Parameters<DeleteFileParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        self.run_files(
+        self.run_recorded(
             &ctx,
             "deleting",
-            move |s| s.delete(&p.path, p.recursive),
+            "delete_file",
+            move |s, r| s.delete(&p.path, p.recursive, r),
             |out| render_change("Deleted", out),
         )
         .await
