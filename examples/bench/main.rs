@@ -488,10 +488,38 @@ impl Bench {
             "",
             None,
         );
+        self.journal_cost(&target, &small, write, edit);
         let list =
             self.calls(&mut client, "list_directory", &json!({ "path": self.path("small/list") }));
         self.report.row("list_directory, 50 entries", list.show(), String::new(), "", None);
         self.report.memory("small operations", idle, client.pid());
+    }
+
+    /// The same write and edit with the change journal off (`--history off`), next to the
+    /// times with it on (`write`, `edit`): what recording each change for undo costs.
+    fn journal_cost(&mut self, target: &str, small: &str, write: Stats, edit: Stats) {
+        let mut client = self.spawn("small", &["--history", "off"]);
+        client.initialize();
+        let content = std::fs::read_to_string(small).unwrap();
+        let args = json!({ "path": target, "content": content });
+        let write_off = self.calls(&mut client, "write_file", &args);
+        let mut flip = false;
+        let edit_off = stats((0..self.plan.calls).map(|_| {
+            flip = !flip;
+            let (old, new) = if flip { ("items.iter()", "items.into_iter()") } else { ("items.into_iter()", "items.iter()") };
+            Self::call(&mut client, "edit_file", json!({ "path": target, "edits": [{ "oldText": old, "newText": new, "replaceAll": true }] }))
+        }).collect());
+        for (what, on, off) in
+            [("write_file, 2 KB", write, write_off), ("edit_file, 28 replacements", edit, edit_off)]
+        {
+            self.report.row(
+                &format!("{what}, journal off (--history off)"),
+                off.show(),
+                format!("journal on: {:.2}× ({})", ratio(on, off), on.show()),
+                "",
+                None,
+            );
+        }
     }
 
     fn walks(&mut self) {

@@ -99,7 +99,8 @@ pub(crate) struct Entry {
     pub(crate) id: i64,
     /// Milliseconds since the Unix epoch.
     pub(crate) time_ms: i64,
-    pub(crate) pid: u32,
+    /// The server that made it (see `Journal::server_gone`).
+    pub(crate) server: u32,
     pub(crate) tool: String,
     pub(crate) target: String,
     pub(crate) summary: String,
@@ -114,7 +115,10 @@ pub(crate) struct Journal {
     conn: Mutex<Connection>,
     store: Store,
     bounds: Bounds,
-    /// `servers/<pid>.lock`, locked while this server runs: how other servers sharing the
+    /// This server's id: drawn at random when the journal is opened, so that a server restarted
+    /// with the same process id (PID 1 in a container) is another server.
+    server: u32,
+    /// `servers/<id>.lock`, locked while this server runs: how other servers sharing the
     /// directory tell that it is alive (the lock goes with the process, however it ends).
     _presence: std::fs::File,
     servers: std::path::PathBuf,
@@ -124,7 +128,7 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS entries(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time_ms INTEGER NOT NULL,
-    pid INTEGER NOT NULL,
+    server INTEGER NOT NULL,
     tool TEXT NOT NULL,
     target TEXT NOT NULL,
     summary TEXT NOT NULL,
@@ -152,6 +156,16 @@ fn set_up(conn: &Connection) -> rusqlite::Result<()> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
     conn.execute_batch(SCHEMA)
+}
+
+/// A server's id: random enough that two servers, or one restarted with the same process id,
+/// do not share one (std's randomly keyed hasher over the process id and the time).
+fn server_id() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos());
+    (hasher.finish() >> 32) as u32
 }
 
 fn now_ms(now: SystemTime) -> i64 {
@@ -188,27 +202,28 @@ impl Journal {
         let store = Store::open(dir.join("store"))?;
         let servers = dir.join("servers");
         std::fs::create_dir_all(&servers)?;
+        let server = server_id();
         let presence = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(servers.join(format!("{}.lock", std::process::id())))?;
-        // Held already when this process opened the journal before (`config --host` reads the
-        // configuration twice): the lock is this process's either way.
-        match presence.try_lock() {
-            Ok(()) | Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(err)) => return Err(err.into()),
-        }
-        Ok(Journal { conn: Mutex::new(conn), store, bounds, _presence: presence, servers })
+            .open(servers.join(format!("{server}.lock")))?;
+        presence.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::Error(err) => err,
+            std::fs::TryLockError::WouldBlock => {
+                std::io::Error::other("another server drew the same id")
+            }
+        })?;
+        Ok(Journal { conn: Mutex::new(conn), store, bounds, server, _presence: presence, servers })
     }
 
-    /// Whether the server with process id `pid` that shared this journal is gone: its lock
-    /// file is missing or no longer locked (a stale one is removed). Never this server.
-    pub(crate) fn server_gone(&self, pid: u32) -> bool {
-        if pid == std::process::id() {
+    /// Whether the server with id `server` that shared this journal is gone: its lock file is
+    /// missing or no longer locked (a stale one is removed). Never this server.
+    pub(crate) fn server_gone(&self, server: u32) -> bool {
+        if server == self.server {
             return false;
         }
-        let path = self.servers.join(format!("{pid}.lock"));
+        let path = self.servers.join(format!("{server}.lock"));
         let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else { return true };
         match file.try_lock() {
             Ok(()) => {
@@ -224,6 +239,12 @@ impl Journal {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// This server's id in the journal.
+    #[cfg(test)]
+    pub(crate) fn server_id(&self) -> u32 {
+        self.server
+    }
+
     /// The bounds it keeps to.
     pub(crate) fn bounds(&self) -> Bounds {
         self.bounds
@@ -233,11 +254,11 @@ impl Journal {
     pub(crate) fn begin(&self, entry: &NewEntry) -> Result<i64> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO entries(time_ms, pid, tool, target, summary, undo, state)
+            "INSERT INTO entries(time_ms, server, tool, target, summary, undo, state)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
             params![
                 now_ms(SystemTime::now()),
-                std::process::id(),
+                self.server,
                 entry.tool,
                 entry.target,
                 entry.summary,
@@ -292,6 +313,11 @@ impl Journal {
         self.store.put(bytes)?;
         tx.commit()?;
         Ok(Some(hash))
+    }
+
+    /// Whether the content saved as `hash` is there.
+    pub(crate) fn has_blob(&self, hash: &str) -> bool {
+        self.store.has(&Hash(hash.to_owned()))
     }
 
     /// The saved bytes of `hash`.
@@ -353,13 +379,13 @@ impl Journal {
         Ok(rows)
     }
 
-    /// Entries still pending whose server is gone (`gone(pid)`): for the caller to settle.
+    /// Entries still pending whose server is gone (`gone(server)`): for the caller to settle.
     pub(crate) fn pending_of_gone(&self, gone: impl Fn(u32) -> bool) -> Result<Vec<Entry>> {
         let conn = self.conn();
         let mut statement = conn.prepare(&format!("{SELECT} WHERE state = 'pending'"))?;
         let pending: Vec<Entry> =
             statement.query_map([], row_entry)?.collect::<rusqlite::Result<_>>()?;
-        Ok(pending.into_iter().filter(|e| e.pid != std::process::id() && gone(e.pid)).collect())
+        Ok(pending.into_iter().filter(|e| e.server != self.server && gone(e.server)).collect())
     }
 
     /// Bytes of saved contents referenced by entries.
@@ -391,8 +417,13 @@ impl Journal {
         )?;
         let max_bytes = i64::try_from(self.bounds.max_bytes).unwrap_or(i64::MAX);
         loop {
+            // Only finished entries' contents count: those of changes under way cannot be pruned,
+            // and must not push out the finished ones (the newest among them just reported
+            // undoable).
             let total: i64 = tx.query_row(
-                "SELECT coalesce(sum(size), 0) FROM blobs WHERE hash IN (SELECT hash FROM entry_blobs)",
+                "SELECT coalesce(sum(size), 0) FROM blobs WHERE hash IN (
+                     SELECT hash FROM entry_blobs JOIN entries ON entries.id = entry_blobs.entry
+                     WHERE entries.state != 'pending')",
                 [],
                 |r| r.get(0),
             )?;
@@ -417,8 +448,13 @@ impl Journal {
             statement.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
         };
         for hash in &unused {
-            self.store.remove(&Hash(hash.clone()))?;
             tx.execute("DELETE FROM blobs WHERE hash = ?1", params![hash])?;
+            // A file that cannot be removed now is left over, harmless (a later save of the
+            // same content finds it); the prune goes on, so that no entry it removed comes
+            // back without its contents.
+            if let Err(err) = self.store.remove(&Hash(hash.clone())) {
+                tracing::warn!(%err, "removing a pruned content of the change journal");
+            }
         }
         tx.commit()?;
         Ok(removed)
@@ -426,7 +462,7 @@ impl Journal {
 }
 
 const SELECT: &str =
-    "SELECT id, time_ms, pid, tool, target, summary, undo, not_undoable, state FROM entries";
+    "SELECT id, time_ms, server, tool, target, summary, undo, not_undoable, state FROM entries";
 
 fn row_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let undo: String = row.get(6)?;
@@ -434,7 +470,7 @@ fn row_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     Ok(Entry {
         id: row.get(0)?,
         time_ms: row.get(1)?,
-        pid: row.get(2)?,
+        server: row.get(2)?,
         tool: row.get(3)?,
         target: row.get(4)?,
         summary: row.get(5)?,

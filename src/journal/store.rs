@@ -60,7 +60,16 @@ impl Store {
             file.write_all(bytes)?;
             file.sync_all()?;
             // Another server may have put the same blob meanwhile: either copy is the same bytes.
-            fs::rename(&temp, &path)
+            fs::rename(&temp, &path)?;
+            // The name must survive a power loss as the content does (the change it lets be
+            // undone is made durable too). Windows cannot open a directory this way, and
+            // journals its directories itself: there this is skipped.
+            for dir in [parent, &self.dir] {
+                if let Ok(handle) = fs::File::open(dir) {
+                    handle.sync_all()?;
+                }
+            }
+            Ok(())
         })();
         if written.is_err() {
             let _ = fs::remove_file(&temp);

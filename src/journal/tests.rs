@@ -103,16 +103,18 @@ fn pruning_holds_both_bounds_and_keeps_pending_entries() {
     }
     let pending = journal.begin(&entry("/p/pending")).unwrap();
     journal.save(pending, &[9; 10]).unwrap();
-    // 50 bytes saved, 25 allowed: the oldest go until 20 remain (the pending 10 and one more).
-    assert_eq!(journal.prune(SystemTime::now()).unwrap(), 3);
-    assert_eq!(journal.saved_bytes().unwrap(), 20);
-    assert!(journal.get(ids[2]).unwrap().is_none());
+    // 40 bytes of finished changes, 25 allowed: the oldest go until 20 remain. The 10 bytes of
+    // the change under way neither count nor go.
+    assert_eq!(journal.prune(SystemTime::now()).unwrap(), 2);
+    assert_eq!(journal.saved_bytes().unwrap(), 30);
+    assert!(journal.get(ids[1]).unwrap().is_none());
+    assert!(journal.get(ids[2]).unwrap().is_some(), "20 bytes fit in 25");
     assert!(journal.get(ids[3]).unwrap().is_some(), "the newest stays");
     assert!(journal.get(pending).unwrap().is_some(), "a pending entry stays");
-    assert_eq!(walk_files(&dir.path().join("store")), 2, "the contents of the pruned are gone");
+    assert_eq!(walk_files(&dir.path().join("store")), 3, "the contents of the pruned are gone");
     // Age: a week and a second later, every finished entry goes.
     let later = SystemTime::now() + Duration::from_secs(7 * 24 * 3600 + 1);
-    assert_eq!(journal.prune(later).unwrap(), 1);
+    assert_eq!(journal.prune(later).unwrap(), 2);
     assert!(journal.get(ids[3]).unwrap().is_none());
     assert!(journal.get(pending).unwrap().is_some());
     // Just under a week: nothing more goes.
@@ -136,8 +138,8 @@ fn an_abandoned_entry_leaves_nothing_and_a_gone_servers_pending_ones_are_found()
     // This server's own pending entries are never another's to settle.
     journal.begin(&entry("/p/b")).unwrap();
     assert!(journal.pending_of_gone(|_| true).unwrap().is_empty());
-    journal.conn().execute("UPDATE entries SET pid = 1 WHERE target = '/p/b'", []).unwrap();
-    let found = journal.pending_of_gone(|pid| pid == 1).unwrap();
+    journal.conn().execute("UPDATE entries SET server = 1 WHERE target = '/p/b'", []).unwrap();
+    let found = journal.pending_of_gone(|server| server == 1).unwrap();
     assert_eq!(found.len(), 1);
     journal.mark_incomplete(found[0].id, "the server stopped mid-change").unwrap();
     assert_eq!(journal.get(found[0].id).unwrap().unwrap().state, State::Incomplete);
@@ -147,10 +149,14 @@ fn an_abandoned_entry_leaves_nothing_and_a_gone_servers_pending_ones_are_found()
 fn a_server_is_alive_while_it_holds_its_lock_file_and_gone_after() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(dir.path(), Bounds::default()).unwrap();
-    assert!(!journal.server_gone(std::process::id()), "this server is alive");
-    // The same process opening it again (as `config --host` does) neither waits nor fails.
+    assert!(!journal.server_gone(journal.server_id()), "this server is alive");
+    // The same process opening it again is another server, alive too, with an id of its own.
     let again = Journal::open(dir.path(), Bounds::default()).unwrap();
+    assert_ne!(again.server_id(), journal.server_id());
+    assert!(!journal.server_gone(again.server_id()));
+    let gone = again.server_id();
     drop(again);
+    assert!(journal.server_gone(gone), "its lock went with it");
     assert!(journal.server_gone(4_000_001), "no lock file: gone");
     // Another server (here a second handle, which locks apart from the first) holding its file.
     let path = dir.path().join("servers").join("4000002.lock");

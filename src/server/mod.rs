@@ -55,8 +55,9 @@ with params, large results a page at a time through next_cursor); check a plan w
 explain_query. Writes (write_query, create_table) exist only for databases opened with --db-rw.";
 
 const HISTORY_INSTRUCTIONS: &str = "\
-Undo: every change made through these tools is recorded; a write's result gives its change id, \
-or says that it cannot be undone. When the user regrets a change, or one of yours went wrong, \
+Undo: changes made by write_file, edit_file, move_file, delete_file, create_directory and \
+copy_file over a file are recorded; each result gives its change id, or says that it cannot be \
+undone. When the user regrets a change, or one of yours went wrong, \
 find it with list_changes, check it with show_change, and reverse it with undo_change.";
 
 /// The MCP server: shared, cheap to clone (requests run concurrently on clones). rmcp hands

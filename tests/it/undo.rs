@@ -180,24 +180,28 @@ fn an_undo_is_refused_when_the_file_changed_since_then_forced() {
 
 #[test]
 fn a_file_over_history_max_file_is_reported_not_undoable_in_the_writes_own_result() {
+    let at_bound = "a".repeat(1024);
+    let over = "b".repeat(1025);
+    let (at, past) = (at_bound.clone(), over.clone());
     let mut server =
-        TestServer::builder().args(["--history-max-file", "10"]).start_with(|_, root| {
-            fs::write(root.join("ten.txt"), "0123456789").unwrap();
-            fs::write(root.join("eleven.txt"), "0123456789A").unwrap();
+        TestServer::builder().args(["--history-max-file", "1KiB"]).start_with(move |_, root| {
+            fs::write(root.join("at.txt"), &at).unwrap();
+            fs::write(root.join("over.txt"), &past).unwrap();
             fs::create_dir(root.join("dir")).unwrap();
             fs::write(root.join("dir/small.txt"), "small").unwrap();
-            fs::write(root.join("dir/big.txt"), "0123456789AB").unwrap();
+            fs::write(root.join("dir/big.txt"), &past).unwrap();
         });
+    let read = |server: &TestServer, rel: &str| fs::read_to_string(server.root.join(rel)).unwrap();
     // At the bound: saved.
-    let at = server.call_ok("write_file", json!({"path": "ten.txt", "content": "x"}));
-    let id = change_id(&at);
+    let id = change_id(&server.call_ok("write_file", json!({"path": "at.txt", "content": "x"})));
     server.call_ok("undo_change", json!({"id": id}));
-    assert_eq!(fs::read_to_string(server.root.join("ten.txt")).unwrap(), "0123456789");
+    assert_eq!(read(&server, "at.txt"), at_bound);
     // One byte over: the write's own result says it cannot be undone, and why.
-    let over = server.call_ok("write_file", json!({"path": "eleven.txt", "content": "x"}));
-    let change = &over["structuredContent"]["change"];
-    assert_eq!(change["undoable"], json!(false), "{over}");
-    assert!(text(&over).contains("cannot be undone") && text(&over).contains("--history-max-file"));
+    let written = server.call_ok("write_file", json!({"path": "over.txt", "content": "x"}));
+    let change = &written["structuredContent"]["change"];
+    assert_eq!(change["undoable"], json!(false), "{written}");
+    let said = text(&written);
+    assert!(said.contains("cannot be undone") && said.contains("--history-max-file"), "{said}");
     let refused = server.call_err("undo_change", json!({"id": change["id"]}));
     assert!(refused.contains("cannot be undone"), "{refused}");
     // A directory with one file over: not undoable, and force puts back what was saved.
@@ -207,8 +211,20 @@ fn a_file_over_history_max_file_is_reported_not_undoable_in_the_writes_own_resul
     let refused = server.call_err("undo_change", json!({"id": change["id"]}));
     assert!(refused.contains("force"), "{refused}");
     server.call_ok("undo_change", json!({"id": change["id"], "force": true}));
-    assert_eq!(fs::read_to_string(server.root.join("dir/small.txt")).unwrap(), "small");
+    assert_eq!(read(&server, "dir/small.txt"), "small");
     assert!(!server.root.join("dir/big.txt").exists());
+    // Force never replaces what cannot be saved: a file changed since to 1025 bytes stays.
+    let id = change_id(&server.call_ok("write_file", json!({"path": "at.txt", "content": "y"})));
+    fs::write(server.root.join("at.txt"), &over).unwrap();
+    let refused = server.call_err("undo_change", json!({"id": id, "force": true}));
+    assert!(refused.contains("Even with force"), "{refused}");
+    assert_eq!(read(&server, "at.txt"), over);
+    // Changed to what can be saved: forced, and the undo can itself be undone.
+    fs::write(server.root.join("at.txt"), "changed").unwrap();
+    let forced = server.call_ok("undo_change", json!({"id": id, "force": true}));
+    assert_eq!(read(&server, "at.txt"), at_bound);
+    server.call_ok("undo_change", json!({"id": change_id(&forced)}));
+    assert_eq!(read(&server, "at.txt"), "changed");
 }
 
 /// Waits for the server to end on its own (it was made to crash).
@@ -238,6 +254,10 @@ fn a_server_killed_between_the_journal_and_the_change_leaves_them_agreeing_after
         wait_exit(&mut server);
         let on_disk = fs::read(&readme).unwrap();
         assert_eq!(on_disk == b"new\n", made, "{point}: the change made or not");
+        // A server on other roots sharing the journal leaves the entry for its own server.
+        let other =
+            TestServer::builder().args(["--history".to_owned(), history_arg.clone()]).start();
+        drop(other);
         // A new server on the same root and journal settles the entry.
         let root = server.root.display().to_string();
         let mut again = TestServer::builder()

@@ -446,10 +446,12 @@ impl Sandbox {
         }
         let kind = Kind::of(meta.file_type());
         let (parent, name) = self.open_parent_existing(&loc)?;
+        let mut read_meta = None;
         if record.on() {
             let change = match kind {
                 Kind::File => {
-                    let (prior, _) = read_existing(&parent, name, &path, record)?;
+                    let (prior, meta) = read_existing(&parent, name, &path, record)?;
+                    read_meta = meta;
                     let removed = vec![Removed { rel: String::new(), prior }];
                     Change::Delete { path: path.clone(), removed, complete: true }
                 }
@@ -470,6 +472,14 @@ impl Sandbox {
                 },
             };
             record.before(&change)?;
+        }
+        // Only the version recorded is deleted.
+        if let Some(meta) = &read_meta {
+            let current =
+                parent.symlink_metadata(name).map_err(|e| Error::io("reading", &path, e))?;
+            if !same_version(meta, &current) {
+                return Err(Error::ChangedOnDisk { path });
+            }
         }
         // Windows refuses to delete what another program (an editor, an indexer, a virus
         // scanner, or this server's own watcher) holds open for a moment: try again, as a write

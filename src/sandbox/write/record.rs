@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::sandbox::error::{Error, Result};
 use crate::sandbox::platform::{self, Kind};
 use crate::sandbox::root::open_regular_file;
+use crate::sandbox::write::atomic::retry_while_busy;
 
 /// What was at a path before a change, or is there after one. Serialized into the journal, so
 /// its field names are a stored format.
@@ -140,19 +141,22 @@ pub(crate) fn read_existing(
     path: &str,
     record: &mut dyn Record,
 ) -> Result<(Prior, Option<Metadata>)> {
-    match open_regular_file(dir, name.as_ref()) {
+    // Another program holding the file open (Windows) is waited for, as the change would be.
+    match retry_while_busy(|| open_regular_file(dir, name.as_ref())) {
         Ok((mut file, meta)) => {
             let mode = platform::permission_bits(&meta);
             let prior = read_prior(&mut file, meta.len(), mode, path, record)?;
             Ok((prior, Some(meta)))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Prior::Absent, None)),
+        // Not a regular file (a directory, a symlink, a special file): what it is. A regular
+        // file that cannot be read is an error: the change is not made without its record.
         Err(e) => match dir.symlink_metadata(name) {
             Ok(meta) if meta.is_dir() => Ok((Prior::Dir, None)),
-            Ok(meta) => {
+            Ok(meta) if !meta.is_file() => {
                 Ok((Prior::Other { what: Kind::of(meta.file_type()).name().to_owned() }, None))
             }
-            Err(_) => Err(Error::io("reading", path, e)),
+            _ => Err(Error::io("reading", path, e)),
         },
     }
 }

@@ -11,13 +11,14 @@ use crate::sandbox::path::RelPath;
 use crate::sandbox::platform::{self, Kind};
 use crate::sandbox::root::Resolved;
 use crate::sandbox::walk::{Flow, WalkOptions, walk};
+use crate::sandbox::write::atomic::retry_while_busy;
 use crate::sandbox::write::record::{Change, Prior, Record, Removed, read_existing, read_prior};
 use crate::sandbox::{Loc, Sandbox};
 
-/// What one listed entry of a removed directory counts against `Record::max_total`, with the
-/// contents kept (the list is kept too, and held in memory until the change is recorded): its
-/// path and about this much besides.
-const LISTED_ENTRY_BYTES: u64 = 100;
+/// What one listed entry of a removed directory counts, besides its path, against the bounds:
+/// about what it takes in memory and in the journal. The list is kept as one piece, so it stops
+/// at `Record::max_file` bytes, and it shares `Record::max_total` with the contents kept.
+const LISTED_ENTRY_BYTES: u64 = 256;
 
 impl Sandbox {
     /// The directories above `loc` that do not exist yet (a write or move creates them),
@@ -84,7 +85,8 @@ impl Sandbox {
 
     /// The record of the directory at `loc` about to be removed with everything in it: each
     /// entry, and each file's content (up to `Record::max_file`) while the list and the contents
-    /// fit `Record::max_total` together. Past that the list stops (`complete` false).
+    /// fit `Record::max_total` together; the list itself stops at `Record::max_file` bytes.
+    /// Past either, `complete` is false.
     pub(super) fn removed_tree(
         &self,
         loc: &Loc,
@@ -96,10 +98,10 @@ impl Sandbox {
         let (mut listed, mut kept) = (LISTED_ENTRY_BYTES, 0u64);
         let mut complete = true;
         let mut failure: Option<Error> = None;
-        walk(root, &loc.rel, &WalkOptions::default(), &mut |entry| {
+        let stats = walk(root, &loc.rel, &WalkOptions::default(), &mut |entry| {
             let rel = entry.rel.strip_prefix(&loc.rel).unwrap_or_else(RelPath::root);
             listed += rel.as_str().len() as u64 + LISTED_ENTRY_BYTES;
-            if listed + kept > record.max_total() {
+            if listed > record.max_file() || listed + kept > record.max_total() {
                 complete = false;
                 return Flow::Stop;
             }
@@ -107,7 +109,9 @@ impl Sandbox {
                 Kind::Dir => Prior::Dir,
                 Kind::File => {
                     let shown = self.display(&Loc { root: loc.root, rel: entry.rel.clone() });
-                    match entry.open_file() {
+                    // Waited for while another program holds it (Windows); one still held is
+                    // listed unsaved, and the removal then stops at it.
+                    match retry_while_busy(|| entry.open_file()) {
                         Ok((mut file, meta)) => {
                             let mode = platform::permission_bits(&meta);
                             if listed + kept + meta.len() > record.max_total() {
@@ -133,6 +137,9 @@ impl Sandbox {
                                 }
                             }
                         }
+                        Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
+                            Prior::File { hash: String::new(), size: 0, mode: 0, kept: None }
+                        }
                         Err(e) => {
                             failure = Some(Error::io("reading", &shown, e));
                             return Flow::Stop;
@@ -145,6 +152,9 @@ impl Sandbox {
             Flow::Continue
         })
         .map_err(|e| Error::io("reading directory", path, e))?;
+        // What the walk could not list (unreadable directories, names that are not UTF-8) is
+        // removed all the same: the record is not complete.
+        let complete = complete && stats.unreadable_dirs == 0 && stats.non_utf8_names == 0;
         match failure {
             Some(e) => Err(e),
             None => Ok(Change::Delete { path: path.to_owned(), removed, complete }),
@@ -181,7 +191,8 @@ impl Sandbox {
         record: &mut dyn Record,
     ) -> Result<Vec<String>> {
         let (loc, resolved) = self.locate_resolved(input, false)?;
-        self.check_mutable(&loc)?;
+        // Nothing is put into a read-only root or a served database nested below it.
+        self.check_subtree_mutable(&loc)?;
         let path = self.display(&loc);
         match &resolved.meta {
             Some(meta) if !meta.is_dir() => {

@@ -108,7 +108,16 @@ impl Recorder {
         if let Err(err) = journal.prune(SystemTime::now()) {
             tracing::warn!(%err, "pruning the change journal");
         }
-        Some(Recorded { id, undoable: self.reason.is_none(), reason: self.reason })
+        // Never claimed undoable unless the entry is there to undo it.
+        let kept = matches!(journal.get(id), Ok(Some(_)));
+        let reason = match (kept, self.reason) {
+            (true, reason) => reason,
+            (false, _) => Some(
+                "the change journal could not keep it (see --history-max-bytes and the server's log)"
+                    .to_owned(),
+            ),
+        };
+        Some(Recorded { id, undoable: reason.is_none(), reason })
     }
 }
 
@@ -267,7 +276,7 @@ pub(crate) fn not_undoable(change: &Change, max_file: u64) -> Option<String> {
                 ));
             }
             if !complete {
-                reasons.push("the directory held more entries than the journal keeps for one change (--history-max-bytes)".to_owned());
+                reasons.push("not every entry of the directory could be listed (a list longer than --history-max-file or --history-max-bytes allow, an unreadable folder, or names that are not UTF-8)".to_owned());
             }
             (!reasons.is_empty()).then(|| reasons.join("; "))
         }
@@ -312,6 +321,8 @@ pub(crate) fn settle(journal: &Journal, sandbox: &Sandbox) {
     };
     for entry in pending {
         let result = match serde_json::from_value::<Change>(entry.undo.clone()) {
+            // Another server's change, outside these roots: it settles it when it starts.
+            Ok(change) if !undo::reachable(sandbox, &change) => continue,
             Ok(change) => match undo::settled(sandbox, &change) {
                 undo::Settled::Made => journal.finish(entry.id),
                 // Kept, so that the journal says what happened to it.

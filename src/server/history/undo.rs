@@ -13,7 +13,10 @@ use crate::sandbox::edit::unified_diff;
 use crate::sandbox::error::{Error, Result};
 use crate::sandbox::read::into_text;
 use crate::sandbox::write::record::{Change, Prior, Removed, Unrecorded};
-use crate::server::history::{Recorded, Recorder};
+use crate::server::history::{Recorded, Recorder, not_undoable};
+
+/// A guard's check (see `undo`).
+type Check = Box<dyn Fn(&Change) -> std::result::Result<(), String> + Send>;
 
 /// Where a change whose server stopped stands.
 pub(crate) enum Settled {
@@ -115,18 +118,38 @@ pub(crate) fn undo(
             ))
         })
     };
-    let recorder = |guard: super::Guard| Recorder::undoing(Arc::clone(journal), id, guard);
+    let max_file = journal.bounds().max_file;
+    // Each undo's guard: `check` says why what is there now is not what the change left; then
+    // the undo is refused, unless `force`, and even then when what it would replace cannot be
+    // saved (force never destroys what cannot be brought back).
+    let recorder = |force: bool, check: Check| {
+        let guard = move |undoing: &Change| match check(undoing) {
+            Ok(()) => Ok(()),
+            Err(why) if !force => Err(why),
+            Err(why) => match not_undoable(undoing, max_file) {
+                None => Ok(()),
+                Some(reason) => Err(format!(
+                    "{why}. Even with force it is refused: the undo would replace what the journal cannot save ({reason})"
+                )),
+            },
+        };
+        Recorder::undoing(Arc::clone(journal), id, Box::new(guard))
+    };
     let (done, record) = match change {
         Change::Write { path, prior: Prior::Absent, after, parents } => {
             let at = path.clone();
-            let mut record = recorder(Box::new(move |undoing: &Change| match undoing {
-                Change::Delete { removed, .. } => match removed.first() {
-                    Some(r) if force || same_file(&r.prior, &after) => Ok(()),
-                    Some(r) => Err(changed_since(&at, &r.prior, &after)),
-                    None => Ok(()),
-                },
-                _ => Ok(()),
-            }));
+            let mut record = recorder(
+                force,
+                Box::new(move |undoing: &Change| match undoing {
+                    Change::Delete { removed, .. } => match removed.first() {
+                        Some(r) if !same_file(&r.prior, &after) => {
+                            Err(changed_since(&at, &r.prior, &after))
+                        }
+                        _ => Ok(()),
+                    },
+                    _ => Ok(()),
+                }),
+            );
             let done = sandbox.delete(&path, false, &mut record);
             remove_empty(sandbox, &parents, &done);
             (done.map(|_| format!("deleted {path}, which change #{id} created")), record)
@@ -139,33 +162,40 @@ pub(crate) fn undo(
         } => {
             let bytes = fetch(&kept)?;
             let at = path.clone();
-            let mut record = recorder(Box::new(move |undoing: &Change| match undoing {
-                Change::Write { prior, .. } if !force && !same_file(prior, &after) => {
-                    Err(changed_since(&at, prior, &after))
-                }
-                _ => Ok(()),
-            }));
+            let mut record = recorder(
+                force,
+                Box::new(move |undoing: &Change| match undoing {
+                    Change::Write { prior, .. } if !same_file(prior, &after) => {
+                        Err(changed_since(&at, prior, &after))
+                    }
+                    _ => Ok(()),
+                }),
+            );
             let done = sandbox.write_file_as(&path, &bytes, Some(mode), &mut record);
             (done.map(|_| format!("restored {path} ({size} bytes)")), record)
         }
         Change::Write { .. } => return Err(nothing_saved(id)),
         Change::CreateDirs { path, created } => {
             let top = created.first().cloned().unwrap_or_else(|| path.clone());
-            let mut record = recorder(Box::new(move |undoing: &Change| {
-                match undoing {
-                Change::Delete { removed, .. }
-                    if removed.iter().any(|r| !matches!(r.prior, Prior::Dir)) =>
+            // Never forced: it would delete what the change did not make.
+            let mut record = recorder(
+                false,
+                Box::new(|undoing: &Change| {
+                    match undoing {
+                Change::Delete { removed, complete, .. }
+                    if !complete || removed.iter().any(|r| !matches!(r.prior, Prior::Dir)) =>
                 {
                     Err("the directory has files in it now; delete or move them first (undo_change does not delete what the change did not make, even with force)".to_owned())
                 }
                 _ => Ok(()),
             }
-            }));
+                }),
+            );
             let done = sandbox.delete(&top, true, &mut record);
             (done.map(|_| format!("removed directory {top}")), record)
         }
         Change::Move { from, to, parents } => {
-            let mut record = recorder(Box::new(|_: &Change| Ok(())));
+            let mut record = recorder(force, Box::new(|_: &Change| Ok(())));
             let done = sandbox.move_entry(&to, &from, &mut record);
             remove_empty(sandbox, &parents, &done);
             (done.map(|_| format!("moved {to} back to {from}")), record)
@@ -174,17 +204,31 @@ pub(crate) fn undo(
             Some(Prior::File { kept: Some(kept), mode, size, .. }) => {
                 let bytes = fetch(&kept)?;
                 let at = path.clone();
-                let mut record = recorder(Box::new(move |undoing: &Change| match undoing {
-                    Change::Write { prior, .. } if !force && *prior != Prior::Absent => {
-                        Err(changed_since(&at, prior, &Prior::Absent))
-                    }
-                    _ => Ok(()),
-                }));
+                let mut record = recorder(
+                    force,
+                    Box::new(move |undoing: &Change| match undoing {
+                        Change::Write { prior, .. } if *prior != Prior::Absent => {
+                            Err(changed_since(&at, prior, &Prior::Absent))
+                        }
+                        _ => Ok(()),
+                    }),
+                );
                 let done = sandbox.write_file_as(&path, &bytes, Some(mode), &mut record);
                 (done.map(|_| format!("restored {path} ({size} bytes)")), record)
             }
             Some(Prior::Dir) => {
-                let mut record = recorder(Box::new(|_: &Change| Ok(())));
+                // Every saved content is checked first: a restore never stops half way for one.
+                for r in &removed {
+                    if let Prior::File { kept: Some(kept), .. } = &r.prior
+                        && !journal.has_blob(kept)
+                    {
+                        return Err(Error::NotMade(format!(
+                            "change #{id} cannot be undone: the saved content of \"{}\" is gone",
+                            r.rel
+                        )));
+                    }
+                }
+                let mut record = recorder(force, Box::new(|_: &Change| Ok(())));
                 let done = sandbox.restore_tree(&path, &removed, force, &fetch, &mut record);
                 (done.map(|made| format!("put back {path} ({} entries)", made.len())), record)
             }
@@ -194,23 +238,29 @@ pub(crate) fn undo(
             let made: HashMap<String, Prior> =
                 created.into_iter().map(|r| (r.rel, r.prior)).collect();
             let at = path.clone();
-            let mut record = recorder(Box::new(move |undoing: &Change| match undoing {
-                Change::Delete { removed, .. } if !force => {
-                    match removed.iter().find(|r| {
-                        !made.get(&r.rel).is_some_and(|then| {
-                            matches!(then, Prior::Dir) == matches!(r.prior, Prior::Dir)
-                                && (matches!(r.prior, Prior::Dir) || same_file(then, &r.prior))
-                        })
-                    }) {
-                        Some(r) => Err(format!(
-                            "\"{at}/{}\" is new or changed since the directory was put back; undo_change with force: true deletes the directory anyway",
-                            r.rel
-                        )),
-                        None => Ok(()),
+            let mut record = recorder(
+                force,
+                Box::new(move |undoing: &Change| match undoing {
+                    Change::Delete { complete: false, .. } => Err(format!(
+                        "\"{at}\" holds more entries than the journal could list; delete it yourself if you mean to"
+                    )),
+                    Change::Delete { removed, .. } => {
+                        match removed.iter().find(|r| {
+                            !made.get(&r.rel).is_some_and(|then| {
+                                matches!(then, Prior::Dir) == matches!(r.prior, Prior::Dir)
+                                    && (matches!(r.prior, Prior::Dir) || same_file(then, &r.prior))
+                            })
+                        }) {
+                            Some(r) => Err(format!(
+                                "\"{at}/{}\" is new or changed since the directory was put back; undo_change with force: true deletes the directory anyway",
+                                r.rel
+                            )),
+                            None => Ok(()),
+                        }
                     }
-                }
-                _ => Ok(()),
-            }));
+                    _ => Ok(()),
+                }),
+            );
             let done = sandbox.delete(&path, true, &mut record);
             (done.map(|_| format!("deleted {path} again")), record)
         }
@@ -234,6 +284,18 @@ fn remove_empty<T>(sandbox: &Sandbox, parents: &[String], done: &Result<T>) {
 
 fn nothing_saved(id: i64) -> Error {
     Error::NotMade(format!("change #{id} cannot be undone: what it replaced was not saved"))
+}
+
+/// Whether every path `change` names lies inside this server's roots.
+pub(crate) fn reachable(sandbox: &Sandbox, change: &Change) -> bool {
+    let paths: Vec<&str> = match change {
+        Change::Write { path, .. }
+        | Change::CreateDirs { path, .. }
+        | Change::Delete { path, .. }
+        | Change::Restore { path, .. } => vec![path],
+        Change::Move { from, to, .. } => vec![from, to],
+    };
+    paths.into_iter().all(|path| sandbox.locate(path).is_ok())
 }
 
 /// Where a change whose server stopped stands, from what is on disk now.

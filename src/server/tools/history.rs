@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::journal::{Entry, Journal, State};
+use crate::sandbox::write::record::Change;
 use crate::sandbox::{Error, Sandbox};
 use crate::server::Server;
 use crate::server::history::{Recorded, undo};
@@ -130,7 +131,10 @@ fn line(info: &ChangeInfoOutput) -> String {
 /// client narrowed them). Servers sharing a state directory share one journal, and one never
 /// shows another's changes outside its own roots.
 fn visible(sandbox: &Sandbox, entry: &Entry) -> bool {
-    sandbox.locate(&entry.target).is_ok()
+    match serde_json::from_value::<Change>(entry.undo.clone()) {
+        Ok(change) => undo::reachable(sandbox, &change),
+        Err(_) => sandbox.locate(&entry.target).is_ok(),
+    }
 }
 
 /// The newest `limit` entries this server may show, at or below `target` when given.
