@@ -370,11 +370,13 @@ impl Sandbox {
         if kind == Kind::File {
             let (from_parent, from_name) = self.open_parent_existing(&from)?;
             let (to_parent, to_name) = self.open_parent(&to, &to_resolved, true)?;
+            // Over an existing file with the journal on: the file replaced, read through the
+            // handle the copy uses, and the content copied, hashed on the way (so that an undo
+            // can tell whether it was changed); only the version read is replaced.
+            let mut read_meta = None;
             if overwrite && record.on() {
-                // The file replaced, read through the handle the copy uses, and the content
-                // copied, hashed on the way (so that an undo can tell whether it was changed).
-                let (prior, read_meta) = read_existing(&to_parent, to_name, &to_path, record)?;
-                if let Some(read_meta) = read_meta {
+                let (prior, meta) = read_existing(&to_parent, to_name, &to_path, record)?;
+                if meta.is_some() {
                     let (mut source, source_meta) =
                         open_regular_file(&from_parent, from_name.as_ref())
                             .map_err(|e| Error::io("opening", &from_path, e))?;
@@ -383,31 +385,23 @@ impl Sandbox {
                         read_prior(&mut source, source_meta.len(), mode, &from_path, record)?;
                     drop(source);
                     let parents = Vec::new();
-                    record.before(&Change::Write {
-                        path: to_path.clone(),
-                        prior,
-                        after,
-                        parents,
-                    })?;
-                    let unchanged_since_read =
-                        |current: &Metadata| same_version(&read_meta, current);
-                    let replace = Replace::IfUnchanged(&unchanged_since_read);
-                    copy_file_into(&from_parent, from_name, &to_parent, to_name, replace)
-                        .map_err(|e| e.at("copying to", &to_path))?;
-                    record.done();
-                    return Ok(ChangeOut {
-                        path: to_path,
-                        from: Some(from_path),
-                        kind,
-                        changed: true,
-                        files: 1,
-                        skipped: 0,
-                    });
+                    let path = to_path.clone();
+                    record.before(&Change::Write { path, prior, after, parents })?;
                 }
+                read_meta = meta;
             }
-            let replace = if overwrite { Replace::Allow } else { Replace::Never };
+            let unchanged_since_read =
+                |current: &Metadata| read_meta.as_ref().is_some_and(|m| same_version(m, current));
+            let replace = match (&read_meta, overwrite) {
+                (Some(_), _) => Replace::IfUnchanged(&unchanged_since_read),
+                (None, true) => Replace::Allow,
+                (None, false) => Replace::Never,
+            };
             copy_file_into(&from_parent, from_name, &to_parent, to_name, replace)
                 .map_err(|e| e.at("copying to", &to_path))?;
+            if read_meta.is_some() {
+                record.done();
+            }
             return Ok(ChangeOut {
                 path: to_path,
                 from: Some(from_path),
