@@ -33,6 +33,7 @@ if ((${#need[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+bash .ci/libclang.sh
 # Debian's toolchain, not rustup's: it has the standard library source that -Zbuild-std needs.
 export PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
 CARGO=/usr/bin/cargo

@@ -20,6 +20,7 @@ if ((${#need[@]})); then
         || echo "could not install ${need[*]}; those comparisons are skipped" >&2
 fi
 
+bash .ci/libclang.sh
 bash bench/peers.sh || echo "a reference server is missing; the report says which" >&2
 
 cargo build --release --locked --bin mcp-files-sqlite --example bench

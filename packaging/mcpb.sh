@@ -70,6 +70,7 @@ case $(uname -s) in
 esac
 if ((build)); then
   say "release binary for $platform"
+  bash .ci/libclang.sh
   cargo build --release --locked --bin mcp-files-sqlite
 fi
 host_bin="target/release/mcp-files-sqlite$ext"

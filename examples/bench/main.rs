@@ -1065,6 +1065,41 @@ impl Bench {
             &format!("peak RSS over SQL on {rows} rows (10,000-row pages)"),
             client.pid(),
         );
+        drop(client);
+        self.update_journal_cost(&db);
+    }
+
+    /// A 10,000-row UPDATE with the change journal on (its changeset recorded and kept) and off
+    /// (`--history off`), call by call in turn, each on its own copy of the database.
+    fn update_journal_cost(&mut self, db: &str) {
+        let spawn = |name: &str, history: &[String]| {
+            let copy = self.path(name);
+            std::fs::copy(db, &copy).unwrap();
+            let mut args = vec!["--db-rw".to_owned(), format!("sales={copy}")];
+            args.extend(history.iter().cloned());
+            let mut client = Client::spawn(&self.server, &args);
+            client.initialize();
+            client
+        };
+        let history = self.path("history");
+        let mut on = spawn("sales-journal-on.db", &["--history".to_owned(), history]);
+        let mut off = spawn("sales-journal-off.db", &["--history".to_owned(), "off".to_owned()]);
+        let (mut times_on, mut times_off) = (Vec::new(), Vec::new());
+        for i in 0..self.plan.runs.max(20) {
+            let step = if i % 2 == 0 { "+ 1" } else { "- 1" };
+            let query =
+                json!({ "query": format!("UPDATE sales SET qty = qty {step} WHERE id <= 10000") });
+            times_on.push(Self::call(&mut on, "write_query", query.clone()));
+            times_off.push(Self::call(&mut off, "write_query", query));
+        }
+        let (on, off) = (stats(times_on), stats(times_off));
+        self.report.row(
+            "write_query, a 10,000-row UPDATE, journal off (--history off)",
+            off.show(),
+            format!("journal on: {:.2}× ({})", ratio(on, off), on.show()),
+            "",
+            None,
+        );
     }
 
     fn watching(&mut self) {

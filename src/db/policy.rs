@@ -155,6 +155,32 @@ pub(crate) fn is_create_table(ctx: &AuthContext<'_>) -> bool {
     matches!(ctx.action, AuthAction::CreateTable { .. }) && ctx.database_name != Some("temp")
 }
 
+/// The schema change an action makes, other than creating a table (and that table's automatic
+/// indexes and schema row): what the change journal cannot reverse ("CREATE INDEX i").
+pub(crate) fn schema_change(ctx: &AuthContext<'_>, created: &[String]) -> Option<String> {
+    use AuthAction as A;
+    match &ctx.action {
+        A::CreateIndex { index_name, table_name }
+            if is_autoindex_of(index_name, table_name, created) =>
+        {
+            None
+        }
+        A::CreateIndex { .. }
+        | A::CreateTrigger { .. }
+        | A::CreateView { .. }
+        | A::DropIndex { .. }
+        | A::DropTable { .. }
+        | A::DropTrigger { .. }
+        | A::DropView { .. }
+        | A::AlterTable { .. }
+        | A::Reindex { .. }
+        | A::Analyze { .. }
+        | A::CreateVtable { .. }
+        | A::DropVtable { .. } => Some(describe(&ctx.action)),
+        _ => None,
+    }
+}
+
 /// Whether an action reads a setting pragma without changing it (`PRAGMA journal_mode`).
 pub(crate) fn is_setting_read(ctx: &AuthContext<'_>) -> bool {
     matches!(ctx.action, AuthAction::Pragma { pragma_name, pragma_value: None }

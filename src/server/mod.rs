@@ -55,9 +55,9 @@ with params, large results a page at a time through next_cursor); check a plan w
 explain_query. Writes (write_query, create_table) exist only for databases opened with --db-rw.";
 
 const HISTORY_INSTRUCTIONS: &str = "\
-Undo: changes made by write_file, edit_file, move_file, delete_file, create_directory and \
-copy_file over a file are recorded; each result gives its change id, or says that it cannot be \
-undone. When the user regrets a change, or one of yours went wrong, \
+Undo: changes made by write_file, edit_file, move_file, delete_file, create_directory, \
+copy_file over a file, write_query and create_table are recorded; each result gives its change \
+id, or says that it cannot be undone. When the user regrets a change, or one of yours went wrong, \
 find it with list_changes, check it with show_change, and reverse it with undo_change.";
 
 /// The MCP server: shared, cheap to clone (requests run concurrently on clones). rmcp hands
@@ -384,7 +384,18 @@ pub async fn serve_stdio(config: Config) -> anyhow::Result<()> {
     // them (a read of the journal, quick when there are none).
     if let Some(journal) = server.journal() {
         let sandbox = server.sandbox();
-        tokio::task::spawn_blocking(move || history::settle(&journal, &sandbox)).await?;
+        let databases = server.databases();
+        let settling = Arc::clone(&journal);
+        let on_databases = tokio::task::spawn_blocking(move || {
+            history::settle(&settling, &sandbox, databases.all())
+        })
+        .await?;
+        let databases = server.databases();
+        for (id, change) in on_databases {
+            history::settle_sql(&journal, databases.all(), id, change).await;
+        }
+        // Pruning may take a while on a large journal; serving need not wait for it.
+        drop(tokio::task::spawn_blocking(move || history::prune(&journal)));
     }
     let gate = Arc::clone(&server.shared.roots_gate);
     let signals = transport::Signals::new(Arc::new(move || gate.roots_changed()));

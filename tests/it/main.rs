@@ -19,6 +19,7 @@ mod resources;
 #[cfg(unix)]
 mod scale;
 mod sql;
+mod sql_undo;
 mod support;
 // The source checks read src/ by its host path: they run where the sources are, not under Wine.
 #[cfg(unix)]

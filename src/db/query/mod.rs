@@ -20,11 +20,17 @@ use rusqlite::limits::Limit;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Statement};
 
 use crate::db::error::{Error, Result};
-use crate::db::policy::{Access, authorize, created_table, is_create_table, is_setting_read};
+use crate::db::policy::{
+    Access, authorize, created_table, is_create_table, is_setting_read, schema_change,
+};
 use crate::db::value::{Rows, Value};
 
+mod changes;
 mod describe;
+mod reverse;
+mod show;
 
+pub(crate) use changes::{Captured, Journaling, Standing};
 pub(crate) use describe::{RowCount, Schema, TableDescription, TableEntry};
 
 /// How long one query may run.
@@ -98,6 +104,11 @@ struct AuthState {
     /// The statement reads a setting pragma (`PRAGMA journal_mode`), which SQLite does not mark
     /// read-only although, without a value, it only reports.
     reads_setting: bool,
+    /// The first schema change other than creating a table (see `policy::schema_change`).
+    schema_change: Option<String>,
+    /// The statement has run, and what follows is the server's own SQL (the session
+    /// extension's reads while it writes the changeset): allowed.
+    finished: bool,
 }
 
 /// An open database connection and its configuration.
@@ -111,6 +122,8 @@ pub(crate) struct Session {
     limits: DbLimits,
     watch: Arc<Watch>,
     auth: Arc<Mutex<AuthState>>,
+    /// Set when a statement ran out of SQLite's memory (`write` runs it again unrecorded).
+    out_of_memory: std::cell::Cell<bool>,
 }
 
 /// The most memory SQLite may use in this process: room for a few values of the largest size
@@ -189,6 +202,7 @@ impl Session {
             limits,
             watch,
             auth: Arc::new(Mutex::new(AuthState::default())),
+            out_of_memory: std::cell::Cell::new(false),
         })
     }
 
@@ -214,26 +228,55 @@ impl Session {
     }
 
     /// Runs one write statement inside its own savepoint. `create_table_only` restricts it to
-    /// `CREATE TABLE`. Returns the number of rows changed and any `RETURNING` rows.
-    ///
-    /// Long because the savepoint, the statement and its RETURNING rows must be handled in one
-    /// scope, so that every early return rolls back.
+    /// `CREATE TABLE`. Returns the number of rows changed and any `RETURNING` rows. With a
+    /// `journal`, what the statement did is recorded (`changes`) and handed to it before the
+    /// commit; a statement too large to record within SQLite's memory bound is run again
+    /// unrecorded, and the journal told so.
     pub(crate) fn write(
         &mut self,
         sql: &str,
         params: &[Value],
         create_table_only: bool,
         cancel: &Arc<AtomicBool>,
+        mut journal: Option<&mut dyn Journaling>,
     ) -> Result<WriteOutcome> {
         if !self.writable {
             return Err(Error::ReadOnly { db: self.name.clone() });
         }
+        self.out_of_memory.set(false);
+        let again = journal.as_deref_mut();
+        match self.write_once(sql, params, create_table_only, cancel, again, true) {
+            Err(_) if journal.is_some() && self.out_of_memory.get() => {
+                self.write_once(sql, params, create_table_only, cancel, journal, false)
+            }
+            other => other,
+        }
+    }
+
+    /// `write`, recording the row changes when `journal` is given and `record` is set. Long
+    /// because the savepoint, the statement and its RETURNING rows must be handled in one scope,
+    /// so that every early return rolls back.
+    fn write_once(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        create_table_only: bool,
+        cancel: &Arc<AtomicBool>,
+        journal: Option<&mut (dyn Journaling + '_)>,
+        record: bool,
+    ) -> Result<WriteOutcome> {
         let access = if create_table_only { Access::CreateTable } else { Access::Write };
+        let max_recorded = journal.as_ref().filter(|_| record).map(|j| j.max_bytes());
         self.call(cancel, None, |session| {
             let total_before = session.conn.total_changes();
             session.internal("SAVEPOINT mcp_call")?;
             session.set_access(Some(access))?;
+            let tables = changes::Tables::default();
             let result = (|| {
+                let mut recording = match max_recorded {
+                    Some(_) => Some(changes::start(&session.conn, &tables).map_err(Error::sql)?),
+                    None => None,
+                };
                 let mut stmt = session.prepare_one(sql)?;
                 if create_table_only && !session.auth_state().created_table {
                     return Err(Error::Refused {
@@ -259,7 +302,14 @@ impl Session {
                 } else {
                     session.conn.changes()
                 };
-                Ok(WriteOutcome { changes, returned })
+                // The changeset is written by SQL of the session extension's own, which the
+                // statement's authorizer must not judge (it is removed once the borrow ends).
+                session.auth_state().finished = true;
+                let changeset = match (recording.as_mut(), max_recorded) {
+                    (Some(recording), Some(max)) => Some(changes::take(recording, max)),
+                    _ => None,
+                };
+                Ok((WriteOutcome { changes, returned }, changeset))
             })();
             session.set_access(None)?;
             // An interrupt (timeout, cancel), out-of-memory, I/O error or a ROLLBACK conflict
@@ -271,7 +321,16 @@ impl Session {
                 }
             };
             match result {
-                Ok(outcome) => {
+                Ok((outcome, changeset)) => {
+                    if let Some(journal) = journal {
+                        let captured = session.captured(sql, outcome.changes, changeset, &tables);
+                        if let Err(why) = captured.and_then(|c| {
+                            journal.before_commit(&c).map_err(|what| Error::Refused { what })
+                        }) {
+                            undo(session);
+                            return Err(why);
+                        }
+                    }
                     session.internal("RELEASE mcp_call").inspect_err(|_| undo(session))?;
                     Ok(outcome)
                 }
@@ -374,6 +433,9 @@ impl Session {
         self.conn
             .authorizer(Some(move |ctx: rusqlite::hooks::AuthContext<'_>| {
                 let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
+                if state.finished {
+                    return Authorization::Allow;
+                }
                 match authorize(access, &ctx, &state.created_tables) {
                     Ok(()) => {
                         state.created_table |= is_create_table(&ctx);
@@ -381,6 +443,9 @@ impl Session {
                             state.created_tables.push(table.to_owned());
                         }
                         state.reads_setting |= is_setting_read(&ctx);
+                        if state.schema_change.is_none() {
+                            state.schema_change = schema_change(&ctx, &state.created_tables);
+                        }
                         Authorization::Allow
                     }
                     Err(reason) => {
@@ -401,8 +466,6 @@ impl Session {
         self.conn.execute_batch(sql).map_err(|e| self.map_err(e))
     }
 
-    /// Prepares exactly one statement; refusals by the authorizer come back as `Refused` with the
-    /// policy's reason.
     /// Compiles exactly one statement. The first statement is compiled (and authorized) on its
     /// own, so its refusal is what the caller hears; anything after it that compiles to a
     /// statement, or fails to compile, means several statements, which is refused whatever
@@ -442,6 +505,7 @@ impl Session {
             return Error::Timeout { limit: self.limits.query_timeout };
         }
         if code == Some(ErrorCode::OutOfMemory) {
+            self.out_of_memory.set(true);
             return Error::Refused {
                 what: format!(
                     "the query needs more memory than the server allows SQLite ({} MiB); select fewer or smaller values (large BLOBs and strings count in full, even when results show them cut)",

@@ -123,11 +123,12 @@ fn writes_run_in_a_savepoint_and_honour_the_write_policy() {
             &[Value::text("d"), Value::text("e")],
             false,
             &flag(),
+            None,
         )
         .unwrap();
     assert_eq!(out.changes, 2);
     let out = session
-        .write("DELETE FROM t WHERE name = 'd' RETURNING id, name", &[], false, &flag())
+        .write("DELETE FROM t WHERE name = 'd' RETURNING id, name", &[], false, &flag(), None)
         .unwrap();
     assert_eq!(out.returned.unwrap().rows, vec![vec![Value::Integer(4), Value::text("d")]]);
     for sql in [
@@ -144,29 +145,35 @@ fn writes_run_in_a_savepoint_and_honour_the_write_policy() {
         "INSERT INTO sqlite_master VALUES ('table', 'x', 'x', 0, 'CREATE TABLE x(y)')",
         "SELECT 1; DELETE FROM t",
     ] {
-        assert!(session.write(sql, &[], false, &flag()).is_err(), "{sql} was allowed");
+        assert!(session.write(sql, &[], false, &flag(), None).is_err(), "{sql} was allowed");
         assert!(session.conn.is_autocommit(), "{sql} left a transaction open");
     }
     // A failing statement leaves nothing half-done (the constraint fails on the second row).
     let err = session
-        .write("INSERT INTO t(name) VALUES ('ok'), (NULL)", &[], false, &flag())
+        .write("INSERT INTO t(name) VALUES ('ok'), (NULL)", &[], false, &flag(), None)
         .unwrap_err();
     assert!(err.to_string().contains("NOT NULL"), "{err}");
     let count = session.read("SELECT count(*) FROM t WHERE name = 'ok'", &[], 0, &flag()).unwrap();
     assert_eq!(count.rows[0][0], Value::Integer(0));
     // read_query on a writable database is still read-only.
     assert!(session.read("DELETE FROM t", &[], 0, &flag()).is_err());
-    session.write("CREATE INDEX t_data ON t(data)", &[], false, &flag()).unwrap();
-    session.write("CREATE VIRTUAL TABLE docs USING fts5(body)", &[], false, &flag()).unwrap();
+    session.write("CREATE INDEX t_data ON t(data)", &[], false, &flag(), None).unwrap();
+    session.write("CREATE VIRTUAL TABLE docs USING fts5(body)", &[], false, &flag(), None).unwrap();
 }
 
 #[test]
 fn create_table_runs_only_create_table() {
     let (_dir, mut session) = database(true);
     session
-        .write("CREATE TABLE u(id INTEGER PRIMARY KEY AUTOINCREMENT, x TEXT)", &[], true, &flag())
+        .write(
+            "CREATE TABLE u(id INTEGER PRIMARY KEY AUTOINCREMENT, x TEXT)",
+            &[],
+            true,
+            &flag(),
+            None,
+        )
         .unwrap();
-    session.write("CREATE TABLE w AS SELECT name FROM t", &[], true, &flag()).unwrap();
+    session.write("CREATE TABLE w AS SELECT name FROM t", &[], true, &flag(), None).unwrap();
     // Constraints that make SQLite create automatic indexes are part of CREATE TABLE
     // (issue 10: these were refused as "CREATE INDEX sqlite_autoindex_..."), including the
     // shape of the sample database's own order_items.
@@ -177,7 +184,7 @@ fn create_table_runs_only_create_table() {
         "CREATE TABLE items (order_id INTEGER, line INTEGER, qty INTEGER, PRIMARY KEY (order_id, line)) WITHOUT ROWID",
         "CREATE TABLE \"odd name\" (x TEXT UNIQUE, y TEXT UNIQUE)",
     ] {
-        session.write(sql, &[], true, &flag()).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        session.write(sql, &[], true, &flag(), None).unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
     for sql in [
         "DROP TABLE t",
@@ -186,14 +193,14 @@ fn create_table_runs_only_create_table() {
         "CREATE INDEX i ON t(name)",
         "CREATE TEMP TABLE z(x)",
     ] {
-        let err = session.write(sql, &[], true, &flag()).unwrap_err();
+        let err = session.write(sql, &[], true, &flag(), None).unwrap_err();
         assert!(
             err.to_string().contains("create_table") || err.to_string().contains("temporary"),
             "{sql}: {err}"
         );
     }
     let (_dir, mut read_only) = database(false);
-    let err = read_only.write("CREATE TABLE u(x)", &[], true, &flag()).unwrap_err();
+    let err = read_only.write("CREATE TABLE u(x)", &[], true, &flag(), None).unwrap_err();
     assert!(matches!(err, Error::ReadOnly { .. }), "{err}");
 }
 

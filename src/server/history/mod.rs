@@ -3,6 +3,7 @@
 //! made, abandoned if it is not), what a write's result says about undoing it, and the settling
 //! at start of the entries a stopped server left pending. `undo.rs` reverses and shows entries.
 
+pub(crate) mod sql;
 pub(crate) mod undo;
 
 use std::sync::Arc;
@@ -72,6 +73,14 @@ impl Recorder {
         Recorder {
             label: format!("undo of #{undone}: "),
             guard: Some(guard),
+            ..Recorder::new(Some(journal), "undo_change")
+        }
+    }
+
+    /// A recorder for the undo of an SQL change (its conflicts are checked as it is applied).
+    pub(crate) fn undoing_sql(journal: Arc<Journal>, undone: i64) -> Recorder {
+        Recorder {
+            label: format!("undo of #{undone}: "),
             ..Recorder::new(Some(journal), "undo_change")
         }
     }
@@ -183,7 +192,7 @@ impl Record for Recorder {
 /// Fault injection for the tests of a server killed in the middle of a change: with
 /// `MCP_FILES_SQLITE_CRASH_AT` set to `point`, the process ends at once there, as under
 /// `kill -9` (no destructor runs, nothing is flushed). Debug builds only.
-fn crash_point(point: &str) {
+pub(crate) fn crash_point(point: &str) {
     #[cfg(debug_assertions)]
     if std::env::var_os("MCP_FILES_SQLITE_CRASH_AT").is_some_and(|at| at == point) {
         std::process::abort();
@@ -308,28 +317,37 @@ pub(crate) fn annotate(result: &mut CallToolResult, recorded: Option<Recorded>) 
     }
 }
 
-/// At start: prunes the journal, and settles the entries still pending whose server stopped:
-/// done when the disk shows the change made, removed when it shows it not made, incomplete
-/// otherwise.
-pub(crate) fn settle(journal: &Journal, sandbox: &Sandbox) {
+/// At start: settles the entries still pending whose server stopped: done when the disk shows
+/// the change made, removed when it shows it not made, incomplete otherwise. SQL entries of the
+/// databases served here are returned, to be settled on their databases (`settle_sql`).
+pub(crate) fn settle(
+    journal: &Journal,
+    sandbox: &Sandbox,
+    databases: &[Arc<crate::db::Database>],
+) -> Vec<(i64, sql::SqlChange)> {
     let pending = match journal.pending_of_gone(|pid| journal.server_gone(pid)) {
         Ok(pending) => pending,
         Err(err) => {
             tracing::warn!(%err, "reading the change journal");
-            return;
+            return Vec::new();
         }
     };
+    let mut on_databases = Vec::new();
     for entry in pending {
+        if let Some(change) = sql::parse(&entry) {
+            // Another server's database: it settles it when it starts.
+            if sql::database_of(databases, &change).is_some() {
+                on_databases.push((entry.id, change));
+            }
+            continue;
+        }
         let result = match serde_json::from_value::<Change>(entry.undo.clone()) {
             // Another server's change, outside these roots: it settles it when it starts.
             Ok(change) if !undo::reachable(sandbox, &change) => continue,
             Ok(change) => match undo::settled(sandbox, &change) {
                 undo::Settled::Made => journal.finish(entry.id),
                 // Kept, so that the journal says what happened to it.
-                undo::Settled::NotMade => journal.mark_incomplete(
-                    entry.id,
-                    "its server stopped before making it: nothing was changed, so there is nothing to undo",
-                ),
+                undo::Settled::NotMade => journal.mark_incomplete(entry.id, NOT_MADE),
                 undo::Settled::Neither(why) => journal.mark_incomplete(entry.id, &why),
             },
             // Stopped before the change was even described: nothing was changed.
@@ -339,6 +357,60 @@ pub(crate) fn settle(journal: &Journal, sandbox: &Sandbox) {
             tracing::warn!(%err, id = entry.id, "settling a journal entry");
         }
     }
+    on_databases
+}
+
+const NOT_MADE: &str =
+    "its server stopped before making it: nothing was changed, so there is nothing to undo";
+
+/// Settles one SQL entry a stopped server left pending, on its database: done when the
+/// database holds the change, incomplete otherwise.
+pub(crate) async fn settle_sql(
+    journal: &Arc<Journal>,
+    databases: &[Arc<crate::db::Database>],
+    id: i64,
+    change: sql::SqlChange,
+) {
+    use crate::db::query::Standing;
+    let Some(database) = sql::database_of(databases, &change) else { return };
+    let blob = match &change.op {
+        sql::SqlOp::Rows { changeset: Some(hash) } => {
+            journal.blob(&crate::journal::store::Hash(hash.clone())).ok()
+        }
+        _ => None,
+    };
+    let op = change.op.clone();
+    let standing = database
+        .run(move |s| match (&op, blob) {
+            (sql::SqlOp::Rows { .. }, Some(bytes)) => s.standing(&bytes),
+            (sql::SqlOp::CreateTable { table, .. }, _) => {
+                Ok(if s.has_table(table)? { Standing::Made } else { Standing::NotMade })
+            }
+            (sql::SqlOp::DropTable { table, .. }, _) => {
+                Ok(if s.has_table(table)? { Standing::NotMade } else { Standing::Made })
+            }
+            (sql::SqlOp::Rows { .. }, None) => Ok(Standing::Neither),
+        })
+        .await;
+    let result = match standing {
+        Ok(Standing::Made) => journal.finish(id),
+        Ok(Standing::NotMade) => journal.mark_incomplete(id, NOT_MADE),
+        Ok(Standing::Neither) => journal.mark_incomplete(
+            id,
+            "its server stopped while committing it, and the rows match neither side of it now",
+        ),
+        Err(err) => {
+            tracing::warn!(%err, id, "settling a journal entry on its database");
+            return;
+        }
+    };
+    if let Err(err) = result {
+        tracing::warn!(%err, id, "settling a journal entry");
+    }
+}
+
+/// Prunes the journal to its bounds (at start, after settling).
+pub(crate) fn prune(journal: &Journal) {
     if let Err(err) = journal.prune(SystemTime::now()) {
         tracing::warn!(%err, "pruning the change journal");
     }

@@ -67,6 +67,7 @@ pub(crate) fn render_write(db: &str, outcome: WriteOutcome) -> CallToolResult {
     let output = WriteOutput {
         rows_changed: outcome.changes,
         returning: outcome.returned.map(|rows| query_output(rows, None)),
+        change: None,
     };
     let mut text = format!(
         "{} row{} changed in database \"{db}\"",

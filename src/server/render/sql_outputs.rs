@@ -80,6 +80,10 @@ pub(crate) struct WriteOutput {
     /// The rows of a RETURNING clause.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) returning: Option<QueryOutput>,
+    /// The change journal's record of this change (absent with `--history off`): its id for
+    /// undo_change, or why it cannot be undone. Filled in after rendering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) change: Option<crate::server::history::Recorded>,
 }
 
 /// One table or view.

@@ -11,11 +11,17 @@ use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use std::sync::atomic::AtomicBool;
+
+use crate::db::Database;
 use crate::journal::{Entry, Journal, State};
 use crate::sandbox::write::record::Change;
 use crate::sandbox::{Error, Sandbox};
 use crate::server::Server;
-use crate::server::history::{Recorded, undo};
+use crate::server::errors::{db_tool_error, join_error, tool_error};
+use crate::server::history::sql::{self, SqlChange};
+use crate::server::history::undo::Undone;
+use crate::server::history::{Recorded, Recorder, undo};
 use crate::server::render::structured;
 
 /// Parameters of `list_changes`.
@@ -23,6 +29,8 @@ use crate::server::render::structured;
 pub(crate) struct ListChangesParams {
     /// Only changes to this file or directory, or below it (any path form the file tools take).
     pub(crate) path: Option<String>,
+    /// Only changes to this database (its name, as list_databases shows it).
+    pub(crate) db: Option<String>,
     /// How many changes to list, newest first (default 20, at most --max-entries).
     pub(crate) limit: Option<usize>,
 }
@@ -54,7 +62,7 @@ pub(crate) struct ChangeInfoOutput {
     pub(crate) time: String,
     /// The tool that made it.
     pub(crate) tool: String,
-    /// The path it changed (a move's destination).
+    /// The path it changed (a move's destination), or `sqlite://DB` for a database.
     pub(crate) target: String,
     pub(crate) summary: String,
     /// "done", "pending" (being made) or "incomplete" (its server stopped in the middle).
@@ -78,7 +86,7 @@ pub(crate) struct ListChangesOutput {
 pub(crate) struct ShowChangeOutput {
     pub(crate) change: ChangeInfoOutput,
     /// What it did: a unified diff for text, sizes for binary content, the entries of a removed
-    /// directory.
+    /// directory, the rows an SQL statement changed (capped).
     pub(crate) details: String,
 }
 
@@ -128,9 +136,12 @@ fn line(info: &ChangeInfoOutput) -> String {
 }
 
 /// Whether this server may show `entry`: its target is inside the allowed directories (as the
-/// client narrowed them). Servers sharing a state directory share one journal, and one never
-/// shows another's changes outside its own roots.
-fn visible(sandbox: &Sandbox, entry: &Entry) -> bool {
+/// client narrowed them), or a database this server serves. Servers sharing a state directory
+/// share one journal, and one never shows another's changes outside its own roots.
+fn visible(sandbox: &Sandbox, databases: &[Arc<Database>], entry: &Entry) -> bool {
+    if let Some(change) = sql::parse(entry) {
+        return sql::database_of(databases, &change).is_some();
+    }
     match serde_json::from_value::<Change>(entry.undo.clone()) {
         Ok(change) => undo::reachable(sandbox, &change),
         Err(_) => sandbox.locate(&entry.target).is_ok(),
@@ -140,6 +151,7 @@ fn visible(sandbox: &Sandbox, entry: &Entry) -> bool {
 /// The newest `limit` entries this server may show, at or below `target` when given.
 fn visible_changes(
     sandbox: &Sandbox,
+    databases: &[Arc<Database>],
     journal: &Journal,
     target: Option<&str>,
     limit: usize,
@@ -150,7 +162,7 @@ fn visible_changes(
         let page = journal.list(target, before, limit).map_err(journal_error)?;
         let Some(last) = page.last() else { return Ok(shown) };
         before = Some(last.id);
-        shown.extend(page.into_iter().filter(|e| visible(sandbox, e)));
+        shown.extend(page.into_iter().filter(|e| visible(sandbox, databases, e)));
         if shown.len() >= limit {
             shown.truncate(limit);
             return Ok(shown);
@@ -159,30 +171,70 @@ fn visible_changes(
 }
 
 /// Entry `id`, if this server may show it.
-fn visible_entry(sandbox: &Sandbox, journal: &Journal, id: i64) -> crate::sandbox::Result<Entry> {
+fn visible_entry(
+    sandbox: &Sandbox,
+    databases: &[Arc<Database>],
+    journal: &Journal,
+    id: i64,
+) -> crate::sandbox::Result<Entry> {
     match journal.get(id).map_err(journal_error)? {
-        Some(entry) if visible(sandbox, &entry) => Ok(entry),
-        _ => Err(Error::InvalidArgument(format!(
-            "there is no change #{id} here (list_changes shows the changes kept for the allowed directories)"
-        ))),
+        Some(entry) if visible(sandbox, databases, &entry) => Ok(entry),
+        _ => Err(no_such_change(id)),
     }
+}
+
+fn no_such_change(id: i64) -> Error {
+    Error::InvalidArgument(format!(
+        "there is no change #{id} here (list_changes shows the changes kept for the allowed directories and databases)"
+    ))
 }
 
 fn journal_error(err: crate::journal::Error) -> Error {
     Error::NotMade(format!("reading the change journal: {err}"))
 }
 
+/// An SQL change found by id, with the database it is to.
+struct SqlFound {
+    entry: Entry,
+    change: SqlChange,
+    database: Arc<Database>,
+}
+
 impl Server {
     fn journal_or_off(&self) -> Arc<Journal> {
         self.journal().expect("the history tools are offered only with a journal")
+    }
+
+    /// Change `id` when it is an SQL change: `Ok(None)` when it is not (or does not exist), an
+    /// error result when it is another server's database.
+    async fn sql_change(
+        &self,
+        journal: &Arc<Journal>,
+        id: i64,
+    ) -> Result<Result<Option<SqlFound>, CallToolResult>, ErrorData> {
+        let reading = Arc::clone(journal);
+        let entry = tokio::task::spawn_blocking(move || reading.get(id))
+            .await
+            .map_err(|e| join_error("reading the change journal", e))?;
+        let entry = match entry {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return Ok(Ok(None)),
+            Err(err) => return Ok(Err(tool_error(&journal_error(err)))),
+        };
+        let Some(change) = sql::parse(&entry) else { return Ok(Ok(None)) };
+        let databases = self.databases();
+        Ok(match sql::database_of(databases.all(), &change) {
+            Some(database) => Ok(Some(SqlFound { entry, change, database: Arc::clone(database) })),
+            None => Err(tool_error(&no_such_change(id))),
+        })
     }
 }
 
 #[tool_router(router = history_tools, vis = "pub(crate)")]
 impl Server {
     /// List recent changes made through this server's tools (writes, edits, moves, copies over
-    /// a file, deletes, new directories), newest first, with an id each and whether it can be
-    /// undone. When the user says something went wrong or asks to go back, look here, then
+    /// a file, deletes, new directories, SQL writes and created tables), newest first, with an
+    /// id each and whether it can be undone; path or db narrows the list. When the user says something went wrong or asks to go back, look here, then
     /// use show_change and undo_change.
     #[tool(
         title = "List changes",
@@ -195,17 +247,25 @@ impl Server {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let journal = self.journal_or_off();
+        let databases = self.databases();
         self.run_files(
             &ctx,
             "listing changes",
             move |sandbox| {
                 let most = sandbox.limits().max_entries;
                 let limit = p.limit.unwrap_or(DEFAULT_LISTED).clamp(1, most);
-                let target = match &p.path {
-                    Some(path) => Some(sandbox.display(&sandbox.locate(path)?)),
-                    None => None,
+                let target = match (&p.path, &p.db) {
+                    (Some(_), Some(_)) => {
+                        return Err(Error::InvalidArgument("give path or db, not both".to_owned()));
+                    }
+                    (Some(path), None) => Some(sandbox.display(&sandbox.locate(path)?)),
+                    (None, Some(db)) => match databases.get(Some(db)) {
+                        Ok(database) => Some(sql::target(database.name())),
+                        Err(err) => return Err(Error::InvalidArgument(err.to_string())),
+                    },
+                    (None, None) => None,
                 };
-                visible_changes(sandbox, &journal, target.as_deref(), limit)
+                visible_changes(sandbox, databases.all(), &journal, target.as_deref(), limit)
             },
             |entries| {
                 let changes: Vec<ChangeInfoOutput> = entries.iter().map(info).collect();
@@ -221,7 +281,7 @@ impl Server {
     }
 
     /// Show what one change did: a unified diff for a text file, sizes for a binary one, the
-    /// entries of a deleted directory. Use it before undo_change to confirm the right change.
+    /// entries of a deleted directory, the rows an SQL statement changed. Use it before undo_change to confirm the right change.
     #[tool(
         title = "Show change",
         output_schema = schema_for_output::<ShowChangeOutput>(),
@@ -233,11 +293,33 @@ impl Server {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let journal = self.journal_or_off();
+        let found = match self.sql_change(&journal, p.id).await? {
+            Ok(found) => found,
+            Err(refused) => return Ok(refused),
+        };
+        if let Some(SqlFound { entry, change, database }) = found {
+            let limits = self.sandbox().limits().clone();
+            let info = info(&entry);
+            let work = move |s: &mut crate::db::query::Session, _: &Arc<AtomicBool>| {
+                Ok(sql::show(s, &journal, &change, limits.max_entries, limits.max_result_bytes))
+            };
+            return Ok(match self.run_db(&database, &ctx, work).await? {
+                Ok(details) => {
+                    let text = format!("{}\n{details}", line(&info));
+                    structured(
+                        vec![ContentBlock::text(text)],
+                        &ShowChangeOutput { change: info, details },
+                    )
+                }
+                Err(err) => db_tool_error(&err),
+            });
+        }
+        let databases = self.databases();
         self.run_files(
             &ctx,
             "showing a change",
             move |sandbox| {
-                let entry = visible_entry(sandbox, &journal, p.id)?;
+                let entry = visible_entry(sandbox, databases.all(), &journal, p.id)?;
                 let limits = sandbox.limits();
                 let details =
                     undo::show(&journal, &entry, limits.max_result_bytes, limits.max_entries);
@@ -252,7 +334,8 @@ impl Server {
     }
 
     /// Undo one change by id (from list_changes or the result of the tool that made it): puts
-    /// back what it replaced or deleted, deletes what it created, moves back what it moved.
+    /// back what it replaced or deleted, deletes what it created, moves back what it moved,
+    /// reverses the rows an SQL statement changed.
     /// Refused if the target has changed since, saying how, unless force is set. The undo is
     /// itself recorded as a change, so undoing it redoes the original. Offer it when the user
     /// regrets a change, or after a change of yours went wrong.
@@ -268,29 +351,46 @@ impl Server {
     ) -> Result<CallToolResult, ErrorData> {
         let journal = self.journal_or_off();
         let UndoChangeParams { id, force } = p;
+        let found = match self.sql_change(&journal, id).await? {
+            Ok(found) => found,
+            Err(refused) => return Ok(refused),
+        };
+        if let Some(SqlFound { entry, change, database }) = found {
+            if let Some(why) = sql::refusal(&entry, &change) {
+                return Ok(tool_error(&Error::NotMade(why)));
+            }
+            let recorder = Recorder::undoing_sql(Arc::clone(&journal), id);
+            let work = move |s: &mut crate::db::query::Session, cancel: &Arc<AtomicBool>| {
+                sql::undo(s, cancel, &journal, &change, force, recorder)
+            };
+            return Ok(match self.run_db(&database, &ctx, work).await? {
+                Ok((summary, recorded)) => undone_result(id, Undone { summary, recorded }),
+                Err(err) => db_tool_error(&err),
+            });
+        }
+        let databases = self.databases();
         self.run_files(
             &ctx,
             "undoing a change",
             move |sandbox| {
-                visible_entry(sandbox, &journal, id)?;
+                visible_entry(sandbox, databases.all(), &journal, id)?;
                 undo::undo(sandbox, &journal, id, force)
             },
-            move |undone| {
-                let mut text = format!("Undid change #{id}: {}", undone.summary);
-                if let Some(recorded) = &undone.recorded {
-                    text.push_str(&format!(
-                        "\n[recorded as change #{}: undo_change with id {} redoes #{id}]",
-                        recorded.id, recorded.id
-                    ));
-                }
-                let value = UndoChangeOutput {
-                    undone: id,
-                    summary: undone.summary,
-                    change: undone.recorded,
-                };
-                structured(vec![ContentBlock::text(text)], &value)
-            },
+            move |undone| undone_result(id, undone),
         )
         .await
     }
+}
+
+/// The result of an undo.
+fn undone_result(id: i64, undone: Undone) -> CallToolResult {
+    let mut text = format!("Undid change #{id}: {}", undone.summary);
+    if let Some(recorded) = &undone.recorded {
+        text.push_str(&format!(
+            "\n[recorded as change #{}: undo_change with id {} redoes #{id}]",
+            recorded.id, recorded.id
+        ));
+    }
+    let value = UndoChangeOutput { undone: id, summary: undone.summary, change: undone.recorded };
+    structured(vec![ContentBlock::text(text)], &value)
 }

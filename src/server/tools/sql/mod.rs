@@ -21,6 +21,7 @@ use crate::db::value::Value;
 use crate::db::{self, Database, cancel_flag};
 use crate::server::Server;
 use crate::server::errors::{argument_error, db_tool_error, worker_gone};
+use crate::server::history::{self, Recorder, annotate};
 use crate::server::progress::{Meter, drive};
 use crate::server::render::sql::*;
 pub(crate) use params::*;
@@ -281,9 +282,18 @@ impl Server {
         if !database.writable() {
             return Ok(db_tool_error(&db::Error::ReadOnly { db: database.name().to_owned() }));
         }
+        let tool = if create_table { "create_table" } else { "write_query" };
+        let recorder = Recorder::new(self.journal(), tool);
         let work = move |s: &mut Session, cancel: &Arc<AtomicBool>| {
-            s.write(&query, &params, create_table, cancel)
+            history::sql::recorded(s, cancel, recorder, |s, cancel, journal| {
+                s.write(&query, &params, create_table, cancel, journal)
+            })
         };
-        self.on_database(&database, ctx, work, render_write).await
+        self.on_database(&database, ctx, work, |db, (outcome, recorded)| {
+            let mut result = render_write(db, outcome);
+            annotate(&mut result, recorded);
+            result
+        })
+        .await
     }
 }
