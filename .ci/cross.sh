@@ -34,6 +34,10 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 bash .ci/libclang.sh
+# bindgen parses sqlite3.h for each target with libclang; for a target other than the host, clang
+# does not find its own headers (stdarg.h) beside Debian's libclang, so they are named here.
+clang_headers=$(dirname "$(ls /usr/lib/llvm-*/lib/clang/*/include/stdarg.h | sort -V | tail -n 1)")
+export BINDGEN_EXTRA_CLANG_ARGS="-isystem $clang_headers"
 # Debian's toolchain, not rustup's: it has the standard library source that -Zbuild-std needs.
 export PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
 CARGO=/usr/bin/cargo

@@ -181,6 +181,22 @@ pub(crate) fn schema_change(ctx: &AuthContext<'_>, created: &[String]) -> Option
     }
 }
 
+/// The table of SQLite's own an action writes, if it writes one other than the schema table
+/// (`sqlite_sequence`, `sqlite_stat1`): the change journal cannot record those rows.
+pub(crate) fn internal_write<'a>(ctx: &AuthContext<'a>) -> Option<&'a str> {
+    match ctx.action {
+        AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+            if table_name.to_ascii_lowercase().starts_with("sqlite_")
+                && !is_schema_table(table_name) =>
+        {
+            Some(table_name)
+        }
+        _ => None,
+    }
+}
+
 /// Whether an action reads a setting pragma without changing it (`PRAGMA journal_mode`).
 pub(crate) fn is_setting_read(ctx: &AuthContext<'_>) -> bool {
     matches!(ctx.action, AuthAction::Pragma { pragma_name, pragma_value: None }

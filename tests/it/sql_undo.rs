@@ -301,3 +301,110 @@ fn a_server_killed_before_or_after_the_commit_leaves_journal_and_database_agreei
         drop(server);
     }
 }
+
+/// A server over `keys.db` (writable) with foreign keys, a nullable text key and a table that a
+/// test replaces; its journal in `history`.
+fn keys_server(history: &Path) -> (TestServer, PathBuf) {
+    let history = history.display().to_string();
+    let server = TestServer::builder()
+        .empty()
+        .setup_args(move |base, _| {
+            let db = base.join("keys.db");
+            Connection::open(&db)
+                .unwrap()
+                .execute_batch(
+                    "CREATE TABLE parent(id INTEGER PRIMARY KEY, name TEXT);
+                     CREATE TABLE child(id INTEGER PRIMARY KEY,
+                         parent INTEGER REFERENCES parent(id) ON DELETE CASCADE);
+                     CREATE TABLE tags(name TEXT PRIMARY KEY, n INTEGER);
+                     CREATE TABLE swap(a INTEGER PRIMARY KEY, b TEXT);
+                     INSERT INTO parent VALUES (1, 'one'), (2, 'two');
+                     INSERT INTO child VALUES (10, 1), (11, 1), (20, 2);
+                     INSERT INTO tags VALUES ('x', 1);
+                     INSERT INTO swap VALUES (1, 'a');",
+                )
+                .unwrap();
+            vec![
+                "--db-rw".to_owned(),
+                format!("keys={}", db.display()),
+                "--history".to_owned(),
+                history,
+            ]
+        })
+        .start();
+    let db = server.base.path().join("keys.db");
+    (server, db)
+}
+
+fn dump(db: &Path, table: &str) -> Vec<String> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
+    let n = stmt.column_count();
+    let mut query = stmt.query([]).unwrap();
+    let mut out = Vec::new();
+    while let Some(row) = query.next().unwrap() {
+        let cells: Vec<String> = (0..n)
+            .map(|i| format!("{:?}", row.get::<_, rusqlite::types::Value>(i).unwrap()))
+            .collect();
+        out.push(cells.join(", "));
+    }
+    out
+}
+
+#[test]
+fn foreign_keys_cascades_null_keys_and_replaced_tables_are_undone_or_refused_never_half_done() {
+    let history = tempfile::tempdir().unwrap();
+    let (mut server, db) = keys_server(history.path());
+    // A cascading delete is undone with its children, and foreign keys still hold after.
+    let (parents, children) = (dump(&db, "parent"), dump(&db, "child"));
+    let id = change_id(&write(&mut server, "DELETE FROM parent WHERE id = 1"));
+    assert_eq!(dump(&db, "child").len(), 1, "the cascade ran");
+    server.call_ok("undo_change", json!({ "id": id }));
+    assert_eq!((dump(&db, "parent"), dump(&db, "child")), (parents.clone(), children.clone()));
+    let refused =
+        server.call_err("write_query", json!({ "query": "INSERT INTO child VALUES (99, 7)" }));
+    assert!(refused.contains("FOREIGN KEY"), "foreign keys are off after an undo: {refused}");
+    // An undo that would leave a child pointing nowhere is refused, even with force.
+    let id = change_id(&write(&mut server, "INSERT INTO parent VALUES (3, 'three')"));
+    write(&mut server, "INSERT INTO child VALUES (30, 3)");
+    for force in [false, true] {
+        let refused = server.call_err("undo_change", json!({ "id": id, "force": force }));
+        assert!(refused.contains("foreign keys point nowhere"), "{refused}");
+    }
+    assert_eq!(dump(&db, "parent").len(), 3);
+    // A key that is NULL is not recorded: said so, never claimed undoable.
+    let null = not_undoable(&write(&mut server, "INSERT INTO tags VALUES (NULL, 2)"));
+    assert!(null.contains("NULL"), "{null}");
+    let null = not_undoable(&write(&mut server, "UPDATE tags SET name = NULL WHERE name = 'x'"));
+    assert!(null.contains("NULL"), "{null}");
+    let null = not_undoable(&write(&mut server, "DELETE FROM tags"));
+    assert!(null.contains("NULL"), "{null}");
+    // A table replaced by another of the same columns but another key: the undo is refused.
+    let id = change_id(&write(&mut server, "UPDATE swap SET b = 'b' WHERE a = 1"));
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch("DROP TABLE swap; CREATE TABLE swap(a INTEGER, b TEXT PRIMARY KEY);")
+        .unwrap();
+    drop(conn);
+    let refused = server.call_err("undo_change", json!({ "id": id, "force": true }));
+    assert!(refused.contains("another primary key"), "{refused}");
+    // CREATE TABLE IF NOT EXISTS over a table that is there created nothing: nothing to undo.
+    let before = dump(&db, "swap");
+    let none = write(&mut server, "CREATE TABLE IF NOT EXISTS swap(x)");
+    assert!(none["structuredContent"].get("change").is_none(), "{none}");
+    assert_eq!(dump(&db, "swap"), before);
+    // A created table dropped and made again differently since is not dropped by the undo.
+    let made = server
+        .call_ok("create_table", json!({ "query": "CREATE TABLE fresh(id INTEGER PRIMARY KEY)" }));
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch("DROP TABLE fresh; CREATE TABLE fresh(other TEXT);").unwrap();
+    drop(conn);
+    let refused = server.call_err("undo_change", json!({ "id": change_id(&made), "force": true }));
+    assert!(refused.contains("not the one the change created"), "{refused}");
+    // A write that changed nothing makes no entry; an undo done twice is refused the second time.
+    let nothing = write(&mut server, "UPDATE parent SET name = 'none' WHERE id = 999");
+    assert!(nothing["structuredContent"].get("change").is_none(), "{nothing}");
+    let id = change_id(&write(&mut server, "UPDATE parent SET name = 'uno' WHERE id = 1"));
+    server.call_ok("undo_change", json!({ "id": id }));
+    let again = server.call_err("undo_change", json!({ "id": id }));
+    assert!(again.contains("changed since"), "{again}");
+}

@@ -9,7 +9,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
-use rusqlite::config::DbConfig;
 use rusqlite::session::{ConflictAction, Session as Recording, invert_strm};
 
 use crate::db::error::{Error, Result};
@@ -82,11 +81,13 @@ pub(crate) fn start<'c>(conn: &'c Connection, tables: &Tables) -> rusqlite::Resu
 struct Bounded {
     bytes: Vec<u8>,
     max: u64,
+    over: bool,
 }
 
 impl Write for Bounded {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         if (self.bytes.len() + data.len()) as u64 > self.max {
+            self.over = true;
             return Err(std::io::Error::other("over the bound"));
         }
         self.bytes.extend_from_slice(data);
@@ -98,18 +99,22 @@ impl Write for Bounded {
     }
 }
 
-/// The recorded changeset, or why there is none.
+/// The recorded changeset, or why there is none. An interrupt (deadline, cancel) while it is
+/// written is the statement's error: the write is not committed unrecorded.
 pub(crate) fn take(
     recording: &mut Recording<'_>,
     max: u64,
-) -> std::result::Result<Vec<u8>, String> {
-    let mut out = Bounded { bytes: Vec::new(), max };
+) -> rusqlite::Result<std::result::Result<Vec<u8>, String>> {
+    let mut out = Bounded { bytes: Vec::new(), max, over: false };
     match recording.changeset_strm(&mut out) {
-        Ok(()) => Ok(out.bytes),
-        Err(_) if out.bytes.len() as u64 + 65536 > max => Err(format!(
+        Ok(()) => Ok(Ok(out.bytes)),
+        Err(_) if out.over => Ok(Err(format!(
             "its row changes are over the journal's bound (--history-max-file, {max} bytes)"
-        )),
-        Err(e) => Err(format!("its row changes could not be recorded ({e})")),
+        ))),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) => {
+            Err(e)
+        }
+        Err(e) => Ok(Err(format!("its row changes could not be recorded ({e})"))),
     }
 }
 
@@ -141,36 +146,81 @@ impl Session {
             .map_err(Error::sql)
     }
 
+    /// The schema's version, which every schema change bumps.
+    pub(super) fn schema_version(&self) -> Result<i64> {
+        self.conn.query_row("PRAGMA schema_version", [], |row| row.get(0)).map_err(Error::sql)
+    }
+
     /// Whether a table holds any row.
     pub(super) fn has_rows(&self, table: &str) -> Result<bool> {
         let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", quoted(table));
         self.conn.query_row(&sql, [], |row| row.get(0)).map_err(Error::sql)
     }
 
-    /// Why the row changes of `table` cannot be reversed from a changeset, if they cannot.
-    fn unrecordable(&self, table: &str) -> Result<Option<String>> {
-        let kind: Option<String> = self
+    /// Why the row changes of `table` cannot be reversed from a changeset, if they cannot; and
+    /// whether its primary key admits NULL (a rowid table's key other than `INTEGER PRIMARY
+    /// KEY`, not declared NOT NULL), whose rows the session extension skips when it is NULL.
+    fn unrecordable(&self, table: &str) -> Result<(Option<String>, bool)> {
+        let kind: Option<(String, bool)> = self
             .conn
-            .query_row("SELECT type FROM pragma_table_list WHERE name = ?1", [table], |row| {
-                row.get(0)
+            .query_row("SELECT type, wr FROM pragma_table_list WHERE name = ?1", [table], |row| {
+                Ok((row.get(0)?, row.get(1)?))
             })
             .ok();
-        if matches!(kind.as_deref(), Some("shadow" | "virtual")) {
-            return Ok(Some(format!(
-                "it changed {table}, the storage of a virtual table (full-text or R*Tree index), which cannot be put back row by row"
-            )));
+        if matches!(kind.as_ref().map(|(k, _)| k.as_str()), Some("shadow" | "virtual")) {
+            return Ok((
+                Some(format!(
+                    "it changed {table}, the storage of a virtual table (full-text or R*Tree index), which cannot be put back row by row"
+                )),
+                false,
+            ));
         }
-        let keys: i64 = self
+        let without_rowid = kind.is_some_and(|(_, wr)| wr);
+        let mut stmt = self
             .conn
-            .query_row("SELECT count(*) FROM pragma_table_info(?1) WHERE pk > 0", [table], |row| {
-                row.get(0)
-            })
+            .prepare("SELECT name, type, \"notnull\" FROM pragma_table_info(?1) WHERE pk > 0")
             .map_err(Error::sql)?;
-        Ok((keys == 0).then(|| {
-            format!(
-                "table {table} has no PRIMARY KEY, and SQLite records row changes by primary key"
-            )
-        }))
+        let keys: Vec<(String, String, bool)> = stmt
+            .query_map([table], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(Error::sql)?;
+        if keys.is_empty() {
+            return Ok((
+                Some(format!(
+                    "table {table} has no PRIMARY KEY, and SQLite records row changes by primary key"
+                )),
+                false,
+            ));
+        }
+        let rowid_alias = keys.len() == 1 && keys[0].1.eq_ignore_ascii_case("INTEGER");
+        let nullable: Vec<&String> = keys
+            .iter()
+            .filter(|(_, _, not_null)| !not_null && !without_rowid && !rowid_alias)
+            .map(|(name, _, _)| name)
+            .collect();
+        if nullable.is_empty() {
+            return Ok((None, false));
+        }
+        let test = nullable.iter().map(|c| format!("{} IS NULL", quoted(c))).collect::<Vec<_>>();
+        let sql =
+            format!("SELECT EXISTS (SELECT 1 FROM {} WHERE {})", quoted(table), test.join(" OR "));
+        let has_null: bool = self.conn.query_row(&sql, [], |row| row.get(0)).map_err(Error::sql)?;
+        Ok((has_null.then(|| format!(
+            "table {table} has rows whose PRIMARY KEY is NULL, which SQLite's session extension does not record"
+        )), true))
+    }
+
+    /// The row changes of a changeset made by the statement itself (not by its triggers).
+    fn direct_changes(changeset: &[u8]) -> Result<u64> {
+        use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
+        let mut input: &[u8] = changeset;
+        let reader: &mut dyn std::io::Read = &mut input;
+        let mut iter = rusqlite::session::ChangesetIter::start_strm(&reader).map_err(Error::sql)?;
+        let mut direct = 0;
+        while let Some(item) = iter.next().map_err(Error::sql)? {
+            direct += u64::from(!item.op().map_err(Error::sql)?.indirect());
+        }
+        Ok(direct)
     }
 
     /// What a write just did (still uncommitted), for the journal.
@@ -180,10 +230,12 @@ impl Session {
         changes: u64,
         changeset: Option<std::result::Result<Vec<u8>, String>>,
         tables: &Tables,
+        schema_before: i64,
     ) -> Result<Captured> {
-        let (created, schema_change) = {
+        let (created, schema_change, internal_write) = {
             let auth = self.auth_state();
-            (auth.created_tables.first().cloned(), auth.schema_change.clone())
+            let created = auth.created_tables.first().cloned();
+            (created, auth.schema_change.clone(), auth.internal_write.clone())
         };
         let mut reasons = Vec::new();
         if let Some(what) = schema_change {
@@ -191,20 +243,23 @@ impl Session {
                 "{what} changes the schema, and only CREATE TABLE and row changes are recorded"
             ));
         }
+        // `CREATE TABLE IF NOT EXISTS` over a table that is there creates nothing.
         let created = match created {
-            Some(table) => match self.create_sql(&table)? {
-                Some(create) => {
-                    if self.has_rows(&table)? {
-                        reasons.push(format!(
-                            "it filled the table {table} it created; undo drops a created table only while it is empty"
-                        ));
-                    }
-                    Some((table, create))
-                }
-                None => None,
-            },
-            None => None,
+            Some(table) if self.schema_version()? != schema_before => {
+                self.create_sql(&table)?.map(|create| (table, create))
+            }
+            _ => None,
         };
+        if let Some((table, _)) = &created
+            && self.has_rows(table)?
+        {
+            reasons.push(format!(
+                "it filled the table {table} it created; undo drops a created table only while it is empty"
+            ));
+        }
+        if let Some(table) = internal_write {
+            reasons.push(format!("it changed {table}, SQLite's own table, which is not recorded"));
+        }
         let changeset = match changeset {
             Some(Ok(bytes)) => Some(bytes),
             Some(Err(why)) => {
@@ -216,18 +271,29 @@ impl Session {
                 None
             }
         };
+        let mut nullable_keys = false;
         for table in tables.names() {
             if table.starts_with("sqlite_") || created.as_ref().is_some_and(|(t, _)| *t == table) {
                 continue;
             }
-            if let Some(why) = self.unrecordable(&table)? {
-                reasons.push(why);
-            }
+            let (why, nullable) = self.unrecordable(&table)?;
+            reasons.extend(why);
+            nullable_keys |= nullable;
         }
-        let rows = if changes == 1 { "1 row" } else { "rows" };
+        // A row whose key was NULL before the statement leaves no trace in the changeset.
+        if nullable_keys
+            && let Some(bytes) = &changeset
+            && Self::direct_changes(bytes)? < changes
+        {
+            reasons.push(format!(
+                "{} of the {changes} rows it changed were not recorded (a PRIMARY KEY that allows NULL)",
+                changes - Self::direct_changes(bytes)?
+            ));
+        }
         let summary = match changes {
             0 => shortened(sql),
-            n => format!("{} ({n} {rows} changed)", shortened(sql)).replace("(1 1 row", "(1 row"),
+            1 => format!("{} (1 row changed)", shortened(sql)),
+            n => format!("{} ({n} rows changed)", shortened(sql)),
         };
         Ok(Captured {
             db: self.name.clone(),
@@ -246,11 +312,13 @@ impl Session {
     pub(crate) fn standing(&mut self, changeset: &[u8]) -> Result<Standing> {
         let cancel = crate::db::cancel_flag();
         self.call(&cancel, None, |s| {
+            // An empty changeset, or one whose tables changed since, tells nothing.
+            if changeset.is_empty() || s.check_tables(changeset).is_err() {
+                return Ok(Standing::Neither);
+            }
             let mut inverse = Vec::new();
             invert_strm(&mut &changeset[..], &mut inverse).map_err(Error::sql)?;
-            s.conn
-                .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)
-                .map_err(Error::sql)?;
+            s.switch_off()?;
             let conflicts = |s: &mut Session, bytes: &[u8]| -> Result<u64> {
                 s.internal("SAVEPOINT mcp_check")?;
                 let count = Arc::new(Mutex::new(0u64));
@@ -264,17 +332,13 @@ impl Session {
                 applied.map_err(Error::sql)?;
                 Ok(*count.lock().unwrap_or_else(|e| e.into_inner()))
             };
-            let result = (|| {
-                if conflicts(s, &inverse)? == 0 {
-                    return Ok(Standing::Made);
-                }
-                if conflicts(s, changeset)? == 0 {
-                    return Ok(Standing::NotMade);
-                }
-                Ok(Standing::Neither)
-            })();
-            let _ = s.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true);
-            result
+            if conflicts(s, &inverse)? == 0 {
+                return Ok(Standing::Made);
+            }
+            if conflicts(s, changeset)? == 0 {
+                return Ok(Standing::NotMade);
+            }
+            Ok(Standing::Neither)
         })
     }
 

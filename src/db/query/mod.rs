@@ -21,7 +21,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Statement};
 
 use crate::db::error::{Error, Result};
 use crate::db::policy::{
-    Access, authorize, created_table, is_create_table, is_setting_read, schema_change,
+    Access, authorize, created_table, internal_write, is_create_table, is_setting_read,
+    schema_change,
 };
 use crate::db::value::{Rows, Value};
 
@@ -29,6 +30,7 @@ mod changes;
 mod describe;
 mod reverse;
 mod show;
+mod write;
 
 pub(crate) use changes::{Captured, Journaling, Standing};
 pub(crate) use describe::{RowCount, Schema, TableDescription, TableEntry};
@@ -106,6 +108,8 @@ struct AuthState {
     reads_setting: bool,
     /// The first schema change other than creating a table (see `policy::schema_change`).
     schema_change: Option<String>,
+    /// A table of SQLite's own the statement writes (`sqlite_sequence`).
+    internal_write: Option<String>,
     /// The statement has run, and what follows is the server's own SQL (the session
     /// extension's reads while it writes the changeset): allowed.
     finished: bool,
@@ -124,6 +128,9 @@ pub(crate) struct Session {
     auth: Arc<Mutex<AuthState>>,
     /// Set when a statement ran out of SQLite's memory (`write` runs it again unrecorded).
     out_of_memory: std::cell::Cell<bool>,
+    /// Set while an undo runs with triggers off, and foreign keys off if this says they were
+    /// on: `call` turns them back on, whatever happened (see `reverse.rs`).
+    switched_off: std::cell::Cell<Option<bool>>,
 }
 
 /// The most memory SQLite may use in this process: room for a few values of the largest size
@@ -203,6 +210,7 @@ impl Session {
             watch,
             auth: Arc::new(Mutex::new(AuthState::default())),
             out_of_memory: std::cell::Cell::new(false),
+            switched_off: std::cell::Cell::new(None),
         })
     }
 
@@ -224,121 +232,6 @@ impl Session {
             }
             bind(&mut stmt, params)?;
             collect(&mut stmt, offset, &session.limits, false).map_err(|e| session.map_err(e))
-        })
-    }
-
-    /// Runs one write statement inside its own savepoint. `create_table_only` restricts it to
-    /// `CREATE TABLE`. Returns the number of rows changed and any `RETURNING` rows. With a
-    /// `journal`, what the statement did is recorded (`changes`) and handed to it before the
-    /// commit; a statement too large to record within SQLite's memory bound is run again
-    /// unrecorded, and the journal told so.
-    pub(crate) fn write(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        create_table_only: bool,
-        cancel: &Arc<AtomicBool>,
-        mut journal: Option<&mut dyn Journaling>,
-    ) -> Result<WriteOutcome> {
-        if !self.writable {
-            return Err(Error::ReadOnly { db: self.name.clone() });
-        }
-        self.out_of_memory.set(false);
-        let again = journal.as_deref_mut();
-        match self.write_once(sql, params, create_table_only, cancel, again, true) {
-            Err(_) if journal.is_some() && self.out_of_memory.get() => {
-                self.write_once(sql, params, create_table_only, cancel, journal, false)
-            }
-            other => other,
-        }
-    }
-
-    /// `write`, recording the row changes when `journal` is given and `record` is set. Long
-    /// because the savepoint, the statement and its RETURNING rows must be handled in one scope,
-    /// so that every early return rolls back.
-    fn write_once(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        create_table_only: bool,
-        cancel: &Arc<AtomicBool>,
-        journal: Option<&mut (dyn Journaling + '_)>,
-        record: bool,
-    ) -> Result<WriteOutcome> {
-        let access = if create_table_only { Access::CreateTable } else { Access::Write };
-        let max_recorded = journal.as_ref().filter(|_| record).map(|j| j.max_bytes());
-        self.call(cancel, None, |session| {
-            let total_before = session.conn.total_changes();
-            session.internal("SAVEPOINT mcp_call")?;
-            session.set_access(Some(access))?;
-            let tables = changes::Tables::default();
-            let result = (|| {
-                let mut recording = match max_recorded {
-                    Some(_) => Some(changes::start(&session.conn, &tables).map_err(Error::sql)?),
-                    None => None,
-                };
-                let mut stmt = session.prepare_one(sql)?;
-                if create_table_only && !session.auth_state().created_table {
-                    return Err(Error::Refused {
-                        what: "create_table runs only CREATE TABLE statements; use write_query for other statements".to_owned(),
-                    });
-                }
-                bind(&mut stmt, params)?;
-                let returned = if stmt.column_count() > 0 {
-                    // RETURNING: every change happens at the first step and the rows are buffered;
-                    // read a page, then step through the rest so the statement completes.
-                    let mut rows = collect(&mut stmt, 0, &session.limits, true).map_err(|e| session.map_err(e))?;
-                    rows.next_offset = None;
-                    Some(rows)
-                } else {
-                    stmt.raw_execute().map_err(|e| session.map_err(e))?;
-                    None
-                };
-                drop(stmt);
-                // sqlite3_changes() is only set by INSERT, UPDATE and DELETE: after CREATE INDEX
-                // or DROP it still holds the previous statement's count.
-                let changes = if session.conn.total_changes() == total_before {
-                    0
-                } else {
-                    session.conn.changes()
-                };
-                // The changeset is written by SQL of the session extension's own, which the
-                // statement's authorizer must not judge (it is removed once the borrow ends).
-                session.auth_state().finished = true;
-                let changeset = match (recording.as_mut(), max_recorded) {
-                    (Some(recording), Some(max)) => Some(changes::take(recording, max)),
-                    _ => None,
-                };
-                Ok((WriteOutcome { changes, returned }, changeset))
-            })();
-            session.set_access(None)?;
-            // An interrupt (timeout, cancel), out-of-memory, I/O error or a ROLLBACK conflict
-            // clause already rolled back the whole transaction, savepoint included; only undo
-            // what is still open, so the real error is the one reported.
-            let undo = |session: &mut Session| {
-                if !session.conn.is_autocommit() {
-                    let _ = session.internal("ROLLBACK TO mcp_call; RELEASE mcp_call");
-                }
-            };
-            match result {
-                Ok((outcome, changeset)) => {
-                    if let Some(journal) = journal {
-                        let captured = session.captured(sql, outcome.changes, changeset, &tables);
-                        if let Err(why) = captured.and_then(|c| {
-                            journal.before_commit(&c).map_err(|what| Error::Refused { what })
-                        }) {
-                            undo(session);
-                            return Err(why);
-                        }
-                    }
-                    session.internal("RELEASE mcp_call").inspect_err(|_| undo(session))?;
-                    Ok(outcome)
-                }
-                Err(e) => {
-                    undo(session);
-                    Err(e)
-                }
-            }
         })
     }
 
@@ -404,10 +297,14 @@ impl Session {
             tracing::warn!(db = %self.name, "a call left a transaction open; rolling back");
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+        if let Some(keys) = self.switched_off.take() {
+            self.switch_back_on(keys);
+        }
         *self.watch.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let result = result.and_then(|value| cleanup.map(|()| value));
-        // An interrupt that reached us unmapped (through `Error::sql`) is this call's cancel or
-        // timeout; any other SQL error stays what it is, even when a cancel came meanwhile.
+        // An interrupt or a lock that reached us unmapped (through `Error::sql`) is this call's
+        // cancel, timeout or busy database; any other SQL error stays what it is, even when a
+        // cancel came meanwhile.
         result.map_err(|e| match e {
             Error::Sql { source, .. } if is_interrupt(&source) => {
                 if cancel.load(Ordering::Relaxed) {
@@ -415,6 +312,14 @@ impl Session {
                 } else {
                     Error::Timeout { limit: self.limits.query_timeout }
                 }
+            }
+            Error::Sql { source, .. }
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                ) =>
+            {
+                Error::Busy { db: self.name.clone() }
             }
             other => other,
         })
@@ -445,6 +350,9 @@ impl Session {
                         state.reads_setting |= is_setting_read(&ctx);
                         if state.schema_change.is_none() {
                             state.schema_change = schema_change(&ctx, &state.created_tables);
+                        }
+                        if state.internal_write.is_none() {
+                            state.internal_write = internal_write(&ctx).map(str::to_owned);
                         }
                         Authorization::Allow
                     }

@@ -37,50 +37,119 @@ impl Session {
             let mut inverse = Vec::new();
             invert_strm(&mut &changeset[..], &mut inverse).map_err(Error::sql)?;
             let (rows, tables) = s.check_tables(&inverse)?;
-            let keys: bool = s
-                .conn
-                .query_row("PRAGMA foreign_keys", [], |row| row.get(0))
-                .map_err(Error::sql)?;
-            if keys {
-                s.internal("PRAGMA foreign_keys = 0")?;
-            }
-            let triggers = s.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false);
-            let result = triggers
-                .map_err(Error::sql)
-                .and_then(|_| s.apply_inverse(&inverse, force, keys, journal, rows, &tables));
-            let _ = s.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true);
-            if keys {
-                let _ = s.internal("PRAGMA foreign_keys = 1");
-            }
-            result
+            let keys = s.switch_off()?;
+            s.apply_inverse(&inverse, force, keys, journal, rows, &tables)
         })
     }
 
-    /// The row changes a changeset holds, and its tables; refused when a table is gone or has
-    /// another number of columns now (SQLite would skip its changes silently).
-    fn check_tables(&self, changeset: &[u8]) -> Result<(u64, Vec<String>)> {
+    /// Turns triggers off (their rows are in the changeset) and foreign keys too (a cascade
+    /// would delete rows the changeset deletes itself); returns whether foreign keys were on.
+    /// `call` turns both back on when the call ends, however it ends.
+    pub(super) fn switch_off(&mut self) -> Result<bool> {
+        let keys: bool =
+            self.conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0)).map_err(Error::sql)?;
+        self.switched_off.set(Some(keys));
+        if keys {
+            self.internal("PRAGMA foreign_keys = 0")?;
+        }
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)
+            .map_err(Error::sql)?;
+        Ok(keys)
+    }
+
+    /// Undoes `switch_off` (outside any transaction, where the foreign-keys pragma applies).
+    pub(super) fn switch_back_on(&mut self, keys: bool) {
+        if self.conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true).is_err() {
+            tracing::error!(db = %self.name, "could not turn triggers back on after an undo");
+        }
+        if keys {
+            let on = self.conn.execute_batch("PRAGMA foreign_keys = 1").and_then(|()| {
+                self.conn.query_row("PRAGMA foreign_keys", [], |row| row.get::<_, bool>(0))
+            });
+            if !matches!(on, Ok(true)) {
+                tracing::error!(db = %self.name, "could not turn foreign keys back on after an undo");
+            }
+        }
+    }
+
+    /// Rows whose foreign keys point nowhere, in `tables` and in the tables that refer to them.
+    fn broken_keys(&self, tables: &[String]) -> Result<i64> {
+        let mut checked: Vec<String> = tables.to_vec();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT s.name FROM sqlite_schema AS s, pragma_foreign_key_list(s.name) AS f
+                 WHERE s.type = 'table' AND f.\"table\" = ?1",
+            )
+            .map_err(Error::sql)?;
+        for table in tables {
+            let children = stmt
+                .query_map([table], |row| row.get::<_, String>(0))
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(Error::sql)?;
+            checked.extend(children);
+        }
+        checked.sort();
+        checked.dedup();
+        let mut broken = 0;
+        for table in &checked {
+            let n: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM pragma_foreign_key_check(?1)", [table], |row| {
+                    row.get(0)
+                })
+                .map_err(Error::sql)?;
+            broken += n;
+        }
+        Ok(broken)
+    }
+
+    /// The row changes a changeset holds, and its tables; refused when a table is gone, is not
+    /// a table now, or has other columns or another primary key (SQLite would skip its changes
+    /// silently).
+    pub(super) fn check_tables(&self, changeset: &[u8]) -> Result<(u64, Vec<String>)> {
         let mut input: &[u8] = changeset;
         let reader: &mut dyn std::io::Read = &mut input;
         let mut iter = ChangesetIter::start_strm(&reader).map_err(Error::sql)?;
-        let mut tables: Vec<(String, i32)> = Vec::new();
+        let mut tables: Vec<(String, Vec<bool>)> = Vec::new();
         let mut rows = 0u64;
         while let Some(item) = iter.next().map_err(Error::sql)? {
             rows += 1;
             let op = item.op().map_err(Error::sql)?;
             if !tables.iter().any(|(t, _)| t == op.table_name()) {
-                tables.push((op.table_name().to_owned(), op.number_of_columns()));
+                let keys = item.pk().map_err(Error::sql)?.iter().map(|&b| b != 0).collect();
+                tables.push((op.table_name().to_owned(), keys));
             }
         }
-        for (table, columns) in &tables {
-            let now: i32 = self
+        for (table, keys) in &tables {
+            let is_table = self
                 .conn
-                .query_row("SELECT count(*) FROM pragma_table_info(?1)", [table], |row| row.get(0))
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_list WHERE name = ?1 AND type = 'table'",
+                    [table],
+                    |row| row.get::<_, i64>(0),
+                )
+                .map_err(Error::sql)?
+                == 1;
+            let mut stmt = self
+                .conn
+                .prepare("SELECT pk > 0 FROM pragma_table_info(?1) ORDER BY cid")
                 .map_err(Error::sql)?;
-            if now != *columns {
-                let what = if now == 0 { "was dropped" } else { "has other columns now" };
+            let now: Vec<bool> = stmt
+                .query_map([table], |row| row.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(Error::sql)?;
+            if !is_table || now != *keys {
+                let what = if !is_table {
+                    "is not there as a table"
+                } else {
+                    "has other columns or another primary key now"
+                };
                 return Err(Error::Refused {
                     what: format!(
-                        "the change cannot be undone: table {table} {what} (the change left {columns} columns)"
+                        "the change cannot be undone: {table} {what} (the change left {} columns)",
+                        keys.len()
                     ),
                 });
             }
@@ -106,6 +175,7 @@ impl Session {
                 Some(_) => Some(start(&self.conn, &seen).map_err(Error::sql)?),
                 None => None,
             };
+            let broken_before = if keys { self.broken_keys(tables)? } else { 0 };
             let conflicts = Arc::new(Mutex::new(Conflicts::default()));
             let decide = Arc::clone(&conflicts);
             let applied = self.conn.apply_strm(
@@ -119,24 +189,19 @@ impl Session {
             if let Some(why) = report.refusal(force) {
                 return Err(Error::Refused { what: why });
             }
-            applied.map_err(|e| self.map_err(e))?;
+            applied.map_err(Error::sql)?;
             if keys {
-                let broken: i64 = self
-                    .conn
-                    .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
-                        row.get(0)
-                    })
-                    .map_err(Error::sql)?;
+                let broken = self.broken_keys(tables)? - broken_before;
                 if broken > 0 {
                     return Err(Error::Refused {
                         what: format!(
-                            "the change cannot be undone: putting the rows back would leave {broken} row(s) whose foreign keys point nowhere"
+                            "the change cannot be undone: putting the rows back would leave {broken} more row(s) whose foreign keys point nowhere"
                         ),
                     });
                 }
             }
             let changeset = match (recording.as_mut(), max) {
-                (Some(recording), Some(max)) => Some(take(recording, max)),
+                (Some(recording), Some(max)) => Some(take(recording, max).map_err(Error::sql)?),
                 _ => None,
             };
             drop(recording);
@@ -167,18 +232,11 @@ impl Session {
             }
             Ok(summary)
         })();
-        match result {
-            Ok(summary) => {
-                self.internal("RELEASE mcp_undo")?;
-                Ok(summary)
-            }
-            Err(e) => {
-                if !self.conn.is_autocommit() {
-                    let _ = self.internal("ROLLBACK TO mcp_undo; RELEASE mcp_undo");
-                }
-                Err(e)
-            }
+        let result = result.and_then(|summary| self.internal("RELEASE mcp_undo").map(|()| summary));
+        if result.is_err() && !self.conn.is_autocommit() {
+            let _ = self.internal("ROLLBACK TO mcp_undo; RELEASE mcp_undo");
         }
+        result
     }
 
     /// Undoes a `CREATE TABLE`: drops the table, refused unless it is still empty and nothing
@@ -186,6 +244,7 @@ impl Session {
     pub(crate) fn drop_created(
         &mut self,
         table: &str,
+        recorded: &str,
         cancel: &Arc<AtomicBool>,
         journal: Option<&mut dyn Journaling>,
     ) -> Result<String> {
@@ -197,6 +256,11 @@ impl Session {
             let Some(create) = s.create_sql(table)? else {
                 return refuse(format!("table {table} is not there any more"));
             };
+            if create != recorded {
+                return refuse(format!(
+                    "table {table} is not the one the change created (its definition is another now)"
+                ));
+            }
             if s.has_rows(table)? {
                 return refuse(format!(
                     "table {table} has rows now; dropping it would lose them (delete them first, each delete can be undone)"
@@ -273,15 +337,11 @@ impl Session {
             }
             None => Ok(()),
         });
-        match result {
-            Ok(()) => self.internal("RELEASE mcp_undo"),
-            Err(e) => {
-                if !self.conn.is_autocommit() {
-                    let _ = self.internal("ROLLBACK TO mcp_undo; RELEASE mcp_undo");
-                }
-                Err(e)
-            }
+        let result = result.and_then(|()| self.internal("RELEASE mcp_undo"));
+        if result.is_err() && !self.conn.is_autocommit() {
+            let _ = self.internal("ROLLBACK TO mcp_undo; RELEASE mcp_undo");
         }
+        result
     }
 }
 
@@ -312,8 +372,13 @@ impl Conflicts {
             }
             _ => "would break a foreign key",
         };
+        // A foreign-key conflict comes with no row (SQLite passes an empty iterator).
         if self.named.len() < NAMED_CONFLICTS {
-            self.named.push(format!("{} {what}", row_of(item)));
+            let row = match kind {
+                Kind::SQLITE_CHANGESET_FOREIGN_KEY => "a row".to_owned(),
+                _ => row_of(item),
+            };
+            self.named.push(format!("{row} {what}"));
         }
         match kind {
             Kind::SQLITE_CHANGESET_DATA | Kind::SQLITE_CHANGESET_CONFLICT if force => {

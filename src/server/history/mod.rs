@@ -397,7 +397,7 @@ pub(crate) async fn settle_sql(
         Ok(Standing::NotMade) => journal.mark_incomplete(id, NOT_MADE),
         Ok(Standing::Neither) => journal.mark_incomplete(
             id,
-            "its server stopped while committing it, and the rows match neither side of it now",
+            "its server stopped while committing it, and whether the database holds it cannot be told (its rows match neither side, or it changed no rows)",
         ),
         Err(err) => {
             tracing::warn!(%err, id, "settling a journal entry on its database");

@@ -67,7 +67,12 @@ impl Journaling for Recorder {
     }
 
     fn before_commit(&mut self, change: &Captured) -> Result<(), String> {
-        if !self.on() {
+        let nothing = change.changeset.as_ref().is_some_and(Vec::is_empty)
+            && change.created.is_none()
+            && change.dropped.is_none()
+            && change.not_undoable.is_none();
+        // A statement that changed nothing (an UPDATE matching no row) is no change to undo.
+        if !self.on() || nothing {
             return Ok(());
         }
         let id = self.begin().map_err(|e| e.to_string())?;
@@ -175,7 +180,7 @@ pub(crate) fn undo(
     let op = change.op.clone();
     recorded(session, cancel, recorder, move |s, cancel, journal| match (&op, &changeset) {
         (SqlOp::Rows { .. }, Some(bytes)) => s.undo_rows(bytes, force, cancel, journal),
-        (SqlOp::CreateTable { table, .. }, _) => s.drop_created(table, cancel, journal),
+        (SqlOp::CreateTable { table, create }, _) => s.drop_created(table, create, cancel, journal),
         (SqlOp::DropTable { table, create }, _) => s.recreate(table, create, cancel, journal),
         (SqlOp::Rows { .. }, None) => Err(crate::db::Error::Refused {
             what: "the change cannot be undone: its row changes were not kept".to_owned(),
