@@ -49,22 +49,53 @@ fn shop_server(history: &Path, env: Option<(&str, &str)>) -> (TestServer, PathBu
     (server, db)
 }
 
-/// Every row of the tables that matter, as text, in key order.
-fn rows(db: &Path) -> Vec<String> {
-    let conn = Connection::open(db).unwrap();
-    let mut out = Vec::new();
-    for table in ["items", "audit", "plain"] {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
-        let n = stmt.column_count();
-        let mut query = stmt.query([]).unwrap();
-        while let Some(row) = query.next().unwrap() {
-            let cells: Vec<String> = (0..n)
-                .map(|i| format!("{:?}", row.get::<_, rusqlite::types::Value>(i).unwrap()))
-                .collect();
-            out.push(format!("{table}: {}", cells.join(", ")));
+/// Runs `work` on its own connection to `db`, again while the server's connection holds a lock
+/// (under Wine a lock conflict can come back as a disk I/O error rather than busy).
+fn on_db<T>(db: &Path, work: impl Fn(&Connection) -> rusqlite::Result<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let result = Connection::open(db).and_then(|conn| work(&conn));
+        match result {
+            Ok(value) => return value,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::SystemIoFailure
+                ) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("reading {}: {e}", db.display()),
         }
     }
-    out
+}
+
+/// Every row of the tables that matter, as text, in key order.
+fn rows(db: &Path) -> Vec<String> {
+    on_db(db, |conn| {
+        let mut out = Vec::new();
+        for table in ["items", "audit", "plain"] {
+            out.extend(table_rows(conn, table)?.into_iter().map(|r| format!("{table}: {r}")));
+        }
+        Ok(out)
+    })
+}
+
+/// The rows of `table`, each as text, in key order.
+fn table_rows(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1"))?;
+    let n = stmt.column_count();
+    let mut query = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = query.next()? {
+        let cells = (0..n)
+            .map(|i| row.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        out.push(cells.join(", "));
+    }
+    Ok(out)
 }
 
 /// The change a write reports, which must be undoable.
@@ -131,10 +162,8 @@ fn a_row_changed_or_deleted_since_refuses_the_undo_then_force_puts_the_rows_back
     assert_eq!(rows(&db), now, "a refused undo changed rows");
     let forced = server.call_ok("undo_change", json!({ "id": id, "force": true }));
     assert!(text(&forced).contains("forced"), "{forced}");
-    let name: String = Connection::open(&db)
-        .unwrap()
-        .query_row("SELECT name FROM items WHERE id = 3", [], |r| r.get(0))
-        .unwrap();
+    let name: String =
+        on_db(&db, |conn| conn.query_row("SELECT name FROM items WHERE id = 3", [], |r| r.get(0)));
     assert_eq!(name, "item 3");
     // A row inserted, then deleted by another statement: its undo finds it gone.
     let id = change_id(&write(&mut server, "INSERT INTO items(id, name) VALUES (100, 'x')"));
@@ -158,13 +187,12 @@ fn create_table_is_undone_by_dropping_it_while_empty_and_other_schema_changes_ar
     let history = tempfile::tempdir().unwrap();
     let (mut server, db) = shop_server(history.path(), None);
     let tables = || -> Vec<String> {
-        let conn = Connection::open(&db).unwrap();
-        let mut stmt = conn
-            .prepare(
-                "SELECT name || ': ' || sql FROM sqlite_schema WHERE type = 'table' ORDER BY name",
-            )
-            .unwrap();
-        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        on_db(&db, |conn| {
+            let sql =
+                "SELECT name || ': ' || sql FROM sqlite_schema WHERE type = 'table' ORDER BY name";
+            let mut stmt = conn.prepare(sql)?;
+            stmt.query_map([], |r| r.get(0))?.collect()
+        })
     };
     let before = tables();
     let made = server.call_ok(
@@ -337,18 +365,7 @@ fn keys_server(history: &Path) -> (TestServer, PathBuf) {
 }
 
 fn dump(db: &Path, table: &str) -> Vec<String> {
-    let conn = Connection::open(db).unwrap();
-    let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
-    let n = stmt.column_count();
-    let mut query = stmt.query([]).unwrap();
-    let mut out = Vec::new();
-    while let Some(row) = query.next().unwrap() {
-        let cells: Vec<String> = (0..n)
-            .map(|i| format!("{:?}", row.get::<_, rusqlite::types::Value>(i).unwrap()))
-            .collect();
-        out.push(cells.join(", "));
-    }
-    out
+    on_db(db, |conn| table_rows(conn, table))
 }
 
 #[test]
@@ -381,10 +398,11 @@ fn foreign_keys_cascades_null_keys_and_replaced_tables_are_undone_or_refused_nev
     assert!(null.contains("NULL"), "{null}");
     // A table replaced by another of the same columns but another key: the undo is refused.
     let id = change_id(&write(&mut server, "UPDATE swap SET b = 'b' WHERE a = 1"));
-    let conn = Connection::open(&db).unwrap();
-    conn.execute_batch("DROP TABLE swap; CREATE TABLE swap(a INTEGER, b TEXT PRIMARY KEY);")
-        .unwrap();
-    drop(conn);
+    on_db(&db, |conn| {
+        conn.execute_batch(
+            "BEGIN IMMEDIATE; DROP TABLE swap; CREATE TABLE swap(a INTEGER, b TEXT PRIMARY KEY); COMMIT;",
+        )
+    });
     let refused = server.call_err("undo_change", json!({ "id": id, "force": true }));
     assert!(refused.contains("another primary key"), "{refused}");
     // CREATE TABLE IF NOT EXISTS over a table that is there created nothing: nothing to undo.
@@ -395,9 +413,11 @@ fn foreign_keys_cascades_null_keys_and_replaced_tables_are_undone_or_refused_nev
     // A created table dropped and made again differently since is not dropped by the undo.
     let made = server
         .call_ok("create_table", json!({ "query": "CREATE TABLE fresh(id INTEGER PRIMARY KEY)" }));
-    let conn = Connection::open(&db).unwrap();
-    conn.execute_batch("DROP TABLE fresh; CREATE TABLE fresh(other TEXT);").unwrap();
-    drop(conn);
+    on_db(&db, |conn| {
+        conn.execute_batch(
+            "BEGIN IMMEDIATE; DROP TABLE fresh; CREATE TABLE fresh(other TEXT); COMMIT;",
+        )
+    });
     let refused = server.call_err("undo_change", json!({ "id": change_id(&made), "force": true }));
     assert!(refused.contains("not the one the change created"), "{refused}");
     // A write that changed nothing makes no entry; an undo done twice is refused the second time.
