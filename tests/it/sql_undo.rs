@@ -26,27 +26,34 @@ const SHOP: &str = "
     INSERT INTO plain VALUES (1, 'one');
 ";
 
-/// A server over `shop.db` (writable), made with `SHOP`, keeping its journal in `history`.
-fn shop_server(history: &Path, env: Option<(&str, &str)>) -> (TestServer, PathBuf) {
-    let history = history.display().to_string();
+/// A server over `NAME.db` (writable), made with `sql`, keeping its journal in `history`, with
+/// `extra` arguments and environment.
+fn db_server(
+    name: &'static str,
+    sql: &'static str,
+    history: &Path,
+    extra: &[&str],
+    env: Option<(&str, &str)>,
+) -> (TestServer, PathBuf) {
+    let mut args = vec!["--history".to_owned(), history.display().to_string()];
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     let mut builder = TestServer::builder().empty().setup_args(move |base, _| {
-        let db = base.join("shop.db");
-        if !db.exists() {
-            Connection::open(&db).unwrap().execute_batch(SHOP).unwrap();
-        }
-        vec![
-            "--db-rw".to_owned(),
-            format!("shop={}", db.display()),
-            "--history".to_owned(),
-            history,
-        ]
+        let db = base.join(format!("{name}.db"));
+        Connection::open(&db).unwrap().execute_batch(sql).unwrap();
+        args.extend(["--db-rw".to_owned(), format!("{name}={}", db.display())]);
+        args
     });
     if let Some((key, value)) = env {
         builder = builder.env(key, value);
     }
     let server = builder.start();
-    let db = server.base.path().join("shop.db");
+    let db = server.base.path().join(format!("{name}.db"));
     (server, db)
+}
+
+/// A server over `shop.db`, made with `SHOP`.
+fn shop_server(history: &Path, env: Option<(&str, &str)>) -> (TestServer, PathBuf) {
+    db_server("shop", SHOP, history, &[], env)
 }
 
 /// Runs `work` on its own connection to `db`, again while the server's connection holds a lock
@@ -237,7 +244,7 @@ fn create_table_is_undone_by_dropping_it_while_empty_and_other_schema_changes_ar
 #[test]
 fn list_changes_filters_by_database_and_show_change_shows_the_rows() {
     let history = tempfile::tempdir().unwrap();
-    let (mut server, _db) = shop_server(history.path(), None);
+    let (mut server, db) = shop_server(history.path(), None);
     server.call_ok("write_file", json!({ "path": "a.txt", "content": "a\n" }));
     let id = change_id(&write(&mut server, "UPDATE items SET name = 'first' WHERE id = 1"));
     let listed = server.call_ok("list_changes", json!({ "db": "shop" }));
@@ -253,6 +260,20 @@ fn list_changes_filters_by_database_and_show_change_shows_the_rows() {
     assert!(details.contains("+ audit: n=1, what='updated first'"), "{details}");
     let refused = server.call_err("list_changes", json!({ "db": "nope" }));
     assert!(refused.contains("nope"), "{refused}");
+    let refused = server.call_err("list_changes", json!({ "db": "shop", "path": "a.txt" }));
+    assert!(refused.contains("not both"), "{refused}");
+    // A server sharing the journal that serves the database read-only sees the change, and its
+    // undo is refused as a write to a read-only database, changing nothing.
+    let db_arg = format!("shop={}", db.display());
+    let mut reader = TestServer::builder()
+        .empty()
+        .args(["--db".to_owned(), db_arg, "--history".to_owned()])
+        .args([history.path().display().to_string()])
+        .start();
+    let before = rows(&db);
+    let refused = reader.call_err("undo_change", json!({ "id": id }));
+    assert!(refused.contains("read-only"), "{refused}");
+    assert_eq!(rows(&db), before);
     // Capped: a change of many rows shows a page and says how many more.
     let id = change_id(&write(&mut server, "DELETE FROM items"));
     let shown = server.call_ok("show_change", json!({ "id": id }));
@@ -264,33 +285,11 @@ fn list_changes_filters_by_database_and_show_change_shows_the_rows() {
 #[test]
 fn a_changeset_over_history_max_file_is_reported_not_undoable() {
     let history = tempfile::tempdir().unwrap();
-    let history_arg = history.path().display().to_string();
-    let mut server = TestServer::builder()
-        .empty()
-        .setup_args(move |base, _| {
-            let db = base.join("shop.db");
-            Connection::open(&db).unwrap().execute_batch(SHOP).unwrap();
-            vec![
-                "--db-rw".to_owned(),
-                format!("shop={}", db.display()),
-                "--history".to_owned(),
-                history_arg,
-                "--history-max-file".to_owned(),
-                "1KiB".to_owned(),
-            ]
-        })
-        .start();
+    let (mut server, _) =
+        db_server("shop", SHOP, history.path(), &["--history-max-file", "1KiB"], None);
     change_id(&write(&mut server, "UPDATE items SET qty = 1 WHERE id = 1"));
     let reason = not_undoable(&write(&mut server, "UPDATE items SET name = name || ' (old)'"));
     assert!(reason.contains("--history-max-file"), "{reason}");
-}
-
-fn wait_exit(server: &mut TestServer) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.is_running() {
-        assert!(Instant::now() < deadline, "the server did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -304,7 +303,7 @@ fn a_server_killed_before_or_after_the_commit_leaves_journal_and_database_agreei
             "tools/call",
             json!({"name": "write_query", "arguments": {"query": "DELETE FROM items WHERE id < 10"}}),
         );
-        wait_exit(&mut server);
+        server.wait_exit();
         assert_eq!(rows(&db) != before, made, "{point}: the change made or not");
         let db_arg = format!("shop={}", db.display());
         let mut again = TestServer::builder()
@@ -330,39 +329,17 @@ fn a_server_killed_before_or_after_the_commit_leaves_journal_and_database_agreei
     }
 }
 
-/// A server over `keys.db` (writable) with foreign keys, a nullable text key and a table that a
-/// test replaces; its journal in `history`.
-fn keys_server(history: &Path) -> (TestServer, PathBuf) {
-    let history = history.display().to_string();
-    let server = TestServer::builder()
-        .empty()
-        .setup_args(move |base, _| {
-            let db = base.join("keys.db");
-            Connection::open(&db)
-                .unwrap()
-                .execute_batch(
-                    "CREATE TABLE parent(id INTEGER PRIMARY KEY, name TEXT);
-                     CREATE TABLE child(id INTEGER PRIMARY KEY,
-                         parent INTEGER REFERENCES parent(id) ON DELETE CASCADE);
-                     CREATE TABLE tags(name TEXT PRIMARY KEY, n INTEGER);
-                     CREATE TABLE swap(a INTEGER PRIMARY KEY, b TEXT);
-                     INSERT INTO parent VALUES (1, 'one'), (2, 'two');
-                     INSERT INTO child VALUES (10, 1), (11, 1), (20, 2);
-                     INSERT INTO tags VALUES ('x', 1);
-                     INSERT INTO swap VALUES (1, 'a');",
-                )
-                .unwrap();
-            vec![
-                "--db-rw".to_owned(),
-                format!("keys={}", db.display()),
-                "--history".to_owned(),
-                history,
-            ]
-        })
-        .start();
-    let db = server.base.path().join("keys.db");
-    (server, db)
-}
+const KEYS: &str = "
+    CREATE TABLE parent(id INTEGER PRIMARY KEY, name TEXT);
+    CREATE TABLE child(id INTEGER PRIMARY KEY,
+        parent INTEGER REFERENCES parent(id) ON DELETE CASCADE);
+    CREATE TABLE tags(name TEXT PRIMARY KEY, n INTEGER);
+    CREATE TABLE swap(a INTEGER PRIMARY KEY, b TEXT);
+    INSERT INTO parent VALUES (1, 'one'), (2, 'two');
+    INSERT INTO child VALUES (10, 1), (11, 1), (20, 2);
+    INSERT INTO tags VALUES ('x', 1);
+    INSERT INTO swap VALUES (1, 'a');
+";
 
 fn dump(db: &Path, table: &str) -> Vec<String> {
     on_db(db, |conn| table_rows(conn, table))
@@ -371,7 +348,7 @@ fn dump(db: &Path, table: &str) -> Vec<String> {
 #[test]
 fn foreign_keys_cascades_null_keys_and_replaced_tables_are_undone_or_refused_never_half_done() {
     let history = tempfile::tempdir().unwrap();
-    let (mut server, db) = keys_server(history.path());
+    let (mut server, db) = db_server("keys", KEYS, history.path(), &[], None);
     // A cascading delete is undone with its children, and foreign keys still hold after.
     let (parents, children) = (dump(&db, "parent"), dump(&db, "child"));
     let id = change_id(&write(&mut server, "DELETE FROM parent WHERE id = 1"));

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -228,14 +228,6 @@ fn a_file_over_history_max_file_is_reported_not_undoable_in_the_writes_own_resul
 }
 
 /// Waits for the server to end on its own (it was made to crash).
-fn wait_exit(server: &mut TestServer) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.is_running() {
-        assert!(Instant::now() < deadline, "the server did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_server_killed_between_the_journal_and_the_change_leaves_them_agreeing_after_a_restart() {
     for (point, made) in [("after-record", false), ("after-change", true)] {
@@ -251,7 +243,7 @@ fn a_server_killed_between_the_journal_and_the_change_leaves_them_agreeing_after
             "tools/call",
             json!({"name": "write_file", "arguments": {"path": "README.md", "content": "new\n"}}),
         );
-        wait_exit(&mut server);
+        server.wait_exit();
         let on_disk = fs::read(&readme).unwrap();
         assert_eq!(on_disk == b"new\n", made, "{point}: the change made or not");
         // A server on other roots sharing the journal leaves the entry for its own server.

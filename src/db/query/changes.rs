@@ -146,6 +146,24 @@ impl Session {
             .map_err(Error::sql)
     }
 
+    /// A record of this database's with `summary` and nothing else yet.
+    pub(super) fn captured_as(&self, summary: &str) -> Captured {
+        Captured {
+            db: self.name.clone(),
+            file: self.path.display().to_string(),
+            summary: summary.to_owned(),
+            ..Captured::default()
+        }
+    }
+
+    /// Refused on a database opened read-only.
+    pub(super) fn check_writable(&self) -> Result<()> {
+        match self.writable {
+            true => Ok(()),
+            false => Err(Error::ReadOnly { db: self.name.clone() }),
+        }
+    }
+
     /// The schema's version, which every schema change bumps.
     pub(super) fn schema_version(&self) -> Result<i64> {
         self.conn.query_row("PRAGMA schema_version", [], |row| row.get(0)).map_err(Error::sql)
@@ -296,13 +314,10 @@ impl Session {
             n => format!("{} ({n} rows changed)", shortened(sql)),
         };
         Ok(Captured {
-            db: self.name.clone(),
-            file: self.path.display().to_string(),
-            summary,
             changeset,
             created,
-            dropped: None,
             not_undoable: (!reasons.is_empty()).then(|| reasons.join("; ")),
+            ..self.captured_as(&summary)
         })
     }
 

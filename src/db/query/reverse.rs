@@ -30,9 +30,7 @@ impl Session {
         cancel: &Arc<AtomicBool>,
         journal: Option<&mut dyn Journaling>,
     ) -> Result<String> {
-        if !self.writable {
-            return Err(Error::ReadOnly { db: self.name.clone() });
-        }
+        self.check_writable()?;
         self.call(cancel, None, |s| {
             let mut inverse = Vec::new();
             invert_strm(&mut &changeset[..], &mut inverse).map_err(Error::sql)?;
@@ -217,12 +215,7 @@ impl Session {
                 ));
             }
             if let Some(journal) = journal {
-                let mut captured = Captured {
-                    db: self.name.clone(),
-                    file: self.path.display().to_string(),
-                    summary: summary.clone(),
-                    ..Captured::default()
-                };
+                let mut captured = self.captured_as(&summary);
                 match changeset {
                     Some(Ok(bytes)) => captured.changeset = Some(bytes),
                     Some(Err(why)) => captured.not_undoable = Some(why),
@@ -248,9 +241,7 @@ impl Session {
         cancel: &Arc<AtomicBool>,
         journal: Option<&mut dyn Journaling>,
     ) -> Result<String> {
-        if !self.writable {
-            return Err(Error::ReadOnly { db: self.name.clone() });
-        }
+        self.check_writable()?;
         self.call(cancel, None, |s| {
             let refuse = |why: String| Err(Error::Refused { what: format!("the change cannot be undone: {why}") });
             let Some(create) = s.create_sql(table)? else {
@@ -280,13 +271,8 @@ impl Session {
                 ));
             }
             let summary = format!("dropped the empty table {table}");
-            let captured = Captured {
-                db: s.name.clone(),
-                file: s.path.display().to_string(),
-                summary: summary.clone(),
-                dropped: Some((table.to_owned(), create)),
-                ..Captured::default()
-            };
+            let captured =
+                Captured { dropped: Some((table.to_owned(), create)), ..s.captured_as(&summary) };
             s.schema_step(&format!("DROP TABLE {}", quoted(table)), &captured, journal)?;
             Ok(summary)
         })
@@ -301,9 +287,7 @@ impl Session {
         cancel: &Arc<AtomicBool>,
         journal: Option<&mut dyn Journaling>,
     ) -> Result<String> {
-        if !self.writable {
-            return Err(Error::ReadOnly { db: self.name.clone() });
-        }
+        self.check_writable()?;
         self.call(cancel, None, |s| {
             if s.create_sql(table)?.is_some() {
                 return Err(Error::Refused {
@@ -312,11 +296,8 @@ impl Session {
             }
             let summary = format!("created the table {table} again");
             let captured = Captured {
-                db: s.name.clone(),
-                file: s.path.display().to_string(),
-                summary: summary.clone(),
                 created: Some((table.to_owned(), create.to_owned())),
-                ..Captured::default()
+                ..s.captured_as(&summary)
             };
             s.schema_step(create, &captured, journal)?;
             Ok(summary)

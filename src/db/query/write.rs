@@ -24,9 +24,7 @@ impl Session {
         cancel: &Arc<AtomicBool>,
         mut journal: Option<&mut dyn Journaling>,
     ) -> Result<WriteOutcome> {
-        if !self.writable {
-            return Err(Error::ReadOnly { db: self.name.clone() });
-        }
+        self.check_writable()?;
         self.out_of_memory.set(false);
         let again = journal.as_deref_mut();
         match self.write_once(sql, params, create_table_only, cancel, again, true) {

@@ -534,6 +534,15 @@ impl TestServer {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
+    /// Waits (a minute at most) for the process to end on its own, as after a crash.
+    pub fn wait_exit(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.is_running() {
+            assert!(Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The server's stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
